@@ -10,6 +10,7 @@ from motion_diffusion.data.humanml3d import (
     parse_caption_line,
     read_captions,
     write_clip,
+    write_dataset,
     write_splits,
 )
 from motion_diffusion.motion import Normalizer
@@ -115,3 +116,15 @@ def test_read_captions_names_an_empty_file(tmp_path):
     (tmp_path / "a.txt").write_text("\n")
     with pytest.raises(DatasetError, match="no caption"):
         read_captions(tmp_path / "a.txt")
+
+
+def test_write_dataset_computes_stats_from_the_train_split(tmp_path):
+    rng = np.random.default_rng(3)
+    cap = [Caption("a person jumps", ("a/DET", "person/NOUN", "jump/VERB"))]
+    clips = {f"c{i}": (rng.normal(loc=i, size=(50, FEATURE_DIM)), cap) for i in range(4)}
+    write_dataset(tmp_path, clips, {"train": ["c0", "c1"], "test": ["c3"]})
+    ds = load_dataset(tmp_path, "train")
+    expected = np.concatenate([clips["c0"][0], clips["c1"][0]]).mean(0)
+    np.testing.assert_allclose(ds.mean, expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="not given"):
+        write_dataset(tmp_path, clips, {"train": ["zz"]})

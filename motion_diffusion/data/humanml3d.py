@@ -208,3 +208,27 @@ def write_splits(root, splits: Mapping[str, Iterable[str]]) -> None:
         everything.extend(names)
         write_text(root / f"{split}.txt", "".join(n + "\n" for n in names))
     write_text(root / "all.txt", "".join(n + "\n" for n in everything))
+
+
+def write_dataset(
+    root,
+    clips: Mapping[str, tuple[np.ndarray, Sequence[Caption]]],
+    splits: Mapping[str, Iterable[str]],
+    mean: np.ndarray | None = None,
+    std: np.ndarray | None = None,
+) -> None:
+    """Write a whole folder: ``clips`` maps name -> (features, captions); Mean/Std default to the train split's."""
+    splits = {split: list(names) for split, names in splits.items()}
+    unknown = sorted({n for names in splits.values() for n in names} - set(clips))
+    if unknown:
+        raise ValueError(f"splits name clips that are not given: {unknown[:5]}")
+    for name, (features, captions) in clips.items():
+        write_clip(root, name, features, captions)
+    write_splits(root, splits)
+    if mean is None or std is None:
+        if not splits.get("train"):
+            raise ValueError("give mean and std, or a non-empty train split to compute them from")
+        normalizer = Normalizer.fit(clips[n][0] for n in splits["train"])
+    else:
+        normalizer = Normalizer(mean, std)
+    normalizer.save(root)
