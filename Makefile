@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data/embedded
 SEED ?= 0
 
-.PHONY: venv test lint data train-loop bench clean
+.PHONY: venv test lint data train train-loop bench clean
 
 venv: $(STAMP)
 
@@ -27,12 +27,16 @@ lint: $(STAMP)
 data: $(STAMP)
 	$(PY) -m motion_diffusion.data.procedural --out $(DATA) --seed $(SEED)
 
+train: $(STAMP)
+	@test -f $(DATA)/Mean.npy || $(MAKE) --no-print-directory data
+	$(PY) -m motion_diffusion.train --data $(DATA) --preset tiny --out runs/tiny
+
 train-loop: $(STAMP)
 	@test -f $(DATA)/Mean.npy || $(MAKE) --no-print-directory data
 	@echo "The self-consuming loop is not built yet: the embedded dataset is ready under $(DATA)."
 
 bench: $(STAMP)
-	$(PY) -m tests.bench
+	$(PY) -m benchmarks $(BENCH)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
