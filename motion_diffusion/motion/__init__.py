@@ -1,5 +1,7 @@
 """The shared motion representation (numpy only): skeleton, HumanML3D features, ``Motion``, BVH, normalisation."""
 
+from .bvh import load_bvh, save_bvh
+from .features import features_to_joints, joints_to_features
 from .motion import Motion, mirror_text
 from .normalize import Normalizer, compute_mean_std
 from .skeleton import (
@@ -14,23 +16,6 @@ from .skeleton import (
     RAW_OFFSETS,
     TARGET_OFFSETS,
 )
-
-_LAZY = {
-    "joints_to_features": "features",
-    "features_to_joints": "features",
-    "load_bvh": "bvh",
-    "save_bvh": "bvh",
-}
-
-
-def __getattr__(name):
-    # features.py and bvh.py import on first use, so this package stays cheap to import.
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "BONE_LENGTHS",
