@@ -1,0 +1,88 @@
+"""Run a controller plan in CPU MuJoCo, one clip per call (parallelism is across processes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import humanoid
+from ..controller.balance import FootModel, feet_loads
+from ..controller.config import ControllerConfig
+from ..controller.law import LawConstants, body_error, control
+from ..controller.plan import Plan
+from . import SimulationError
+
+MAX_QVEL = 1e3  # rad/s or m/s; beyond this the simulation is declared unstable
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Simulated trajectory at the control samples: ``qpos`` (N, nq), joint-body positions ``body_pos`` (N, 22, 3)
+    (MuJoCo frame), root-assist actuator forces ``assist`` (N, 6) (force N, torque N m), the mean body error
+    ``error`` (N,) (m) and the control steps where a fall was detected, ``falls``."""
+
+    qpos: np.ndarray
+    body_pos: np.ndarray
+    assist: np.ndarray
+    error: np.ndarray
+    falls: tuple[int, ...]
+
+
+def _set_state(model, data, qpos, qvel) -> None:
+    """Put the body in a reference state, raised out of the floor if a geom starts below it."""
+    import mujoco
+
+    data.qpos[:], data.qvel[:] = qpos, qvel
+    data.act[:] = 0.0
+    mujoco.mj_forward(model, data)
+    depth = -min((contact.dist for contact in data.contact[: data.ncon]), default=0.0)
+    if depth > 0:
+        data.qpos[2] += depth
+        mujoco.mj_forward(model, data)
+
+
+def simulate(model, plan: Plan, config: ControllerConfig, consts: LawConstants | None = None) -> Rollout:
+    """Track ``plan`` from its first reference state; see ``ControllerConfig`` for caps and fall handling."""
+    import mujoco
+
+    humanoid.set_assist_caps(model, config.assist_force, config.assist_torque)
+    consts = LawConstants.of(model, balance=config.balance) if consts is None else consts
+    feet = FootModel.of(model)
+    foot_ids = list(feet.foot_ids)
+    data = mujoco.MjData(model)
+    ids = humanoid.joint_body_ids(model)
+    assist_ids = humanoid.assist_actuator_ids(model)
+    mocap = [model.body(name).mocapid[0] for name in ("assist_pos", "assist_rot")]
+    num = plan.num_steps
+    qpos = np.empty((num, model.nq))
+    body_pos = np.empty((num, len(ids), 3))
+    assist = np.zeros((num, 6))
+    error = np.empty(num)
+    falls = []
+    _set_state(model, data, plan.qpos[0], plan.qvel[0])
+    for k in range(num):
+        mujoco.mj_kinematics(model, data)
+        error[k] = body_error(data.xpos[ids], plan.body_pos[k])
+        if error[k] > config.fall_distance:
+            falls.append(k)
+            if config.on_fall == "stop":
+                raise SimulationError(
+                    f"the humanoid fell at {k / plan.rate:.2f} s (mean body error {error[k]:.2f} m > "
+                    f"{config.fall_distance} m); use on_fall='reset' to reset and continue"
+                )
+            _set_state(model, data, plan.qpos[k], plan.qvel[k])
+        qpos[k] = data.qpos
+        body_pos[k] = data.xpos[ids]
+        foot_pose = np.concatenate([data.xpos[foot_ids], data.xquat[foot_ids]], axis=1)
+        data.ctrl[:] = control(consts, plan, k, data.qpos[:7], foot_pose, feet_loads(feet, model, data))
+        data.mocap_pos[mocap] = plan.mocap_pos[k]
+        data.mocap_quat[mocap] = plan.mocap_quat[k]
+        mujoco.mj_step(model, data, nstep=plan.substeps)
+        assist[k] = data.actuator_force[assist_ids]
+        if not (np.all(np.isfinite(data.qvel)) and np.max(np.abs(data.qvel)) < MAX_QVEL):
+            raise SimulationError(
+                f"the simulation became unstable at {k / plan.rate:.2f} s (velocities {np.max(np.abs(data.qvel)):.3g});"
+                " check the input for absurd poses or lower the timestep"
+            )
+    return Rollout(qpos=qpos, body_pos=body_pos, assist=assist, error=error, falls=tuple(falls))

@@ -1,0 +1,22 @@
+"""The default imitation controller: reference clean-up, the plan (PD targets, feed-forward, assist targets),
+the whole-body balance layer and the per-step control law."""
+
+from .balance import FootModel, feet_loads, wholebody_torques
+from .config import ControllerConfig
+from .law import LawConstants, body_error, control, foot_pose_error
+from .plan import Plan, build_plan
+from .reference import prepare_reference
+
+__all__ = [
+    "ControllerConfig",
+    "FootModel",
+    "LawConstants",
+    "Plan",
+    "body_error",
+    "build_plan",
+    "control",
+    "foot_pose_error",
+    "feet_loads",
+    "prepare_reference",
+    "wholebody_torques",
+]

@@ -1,0 +1,61 @@
+"""Settings of the default imitation controller (one frozen dataclass; every number has one home here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from .. import humanoid
+from .reference import SWING_CLEARANCE
+
+FALL_DISTANCE = 0.5  # m, mean body error that counts as a fall (UHC, PHC)
+ON_FALL = ("reset", "stop")
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """How the reference is prepared and tracked.
+
+    - ``fit_skeleton``: fit the rigid pelvis and chest shapes of the humanoid to the clip
+      (``retarget.fit_branch_offsets``); bone lengths stay those of the skeleton.
+    - ``control_substeps``: physics steps per control update (the model's timestep is 1/240 s by default).
+    - ``smooth_sigma``: Gaussian smoothing of the retargeted reference, in input frames.
+    - ``lock_feet`` / ``swing_clearance`` (m): stance-foot locking and swing lift in the reference.
+    - ``feedforward``: inverse-dynamics feed-forward with the body weight carried by the feet in contact.
+    - ``balance``: compute that feed-forward in closed loop at the simulated state, with the pelvis pulled
+      toward the reference through the feet (the balance layer); False uses the open-loop plan.
+    - ``assist_force`` (fraction of body weight) and ``assist_torque`` (N m): per-axis caps of the root
+      assist; 0 and 0 make the simulation fully physical.
+    - ``fall_distance`` (m) and ``on_fall``: "reset" puts the body back on the reference and continues
+      (each reset is counted), "stop" ends the simulation with an error.
+    """
+
+    fit_skeleton: bool = True
+    control_substeps: int = 4
+    smooth_sigma: float = 1.0
+    lock_feet: bool = True
+    swing_clearance: float = SWING_CLEARANCE
+    feedforward: bool = True
+    balance: bool = True
+    assist_force: float = humanoid.ASSIST_FORCE_CAP
+    assist_torque: float = humanoid.ASSIST_TORQUE_CAP
+    fall_distance: float = FALL_DISTANCE
+    on_fall: str = "reset"
+
+    def __post_init__(self):
+        if not (isinstance(self.control_substeps, int) and self.control_substeps >= 1):
+            raise ValueError(f"control_substeps must be a positive integer, got {self.control_substeps!r}")
+        for name in ("smooth_sigma", "swing_clearance", "assist_force", "assist_torque"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not self.fall_distance > 0:
+            raise ValueError(f"fall_distance must be positive, got {self.fall_distance!r}")
+        if self.on_fall not in ON_FALL:
+            raise ValueError(f"on_fall must be one of {ON_FALL}, got {self.on_fall!r}")
+
+    def with_options(self, **options) -> ControllerConfig:
+        """A copy with some fields changed; unknown option names raise ``ValueError``."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"unknown controller options {unknown}; known: {sorted(known)}")
+        return replace(self, **options)

@@ -1,0 +1,132 @@
+"""Clean-up of the kinematic reference before retargeting (HumanML3D frame, Y-up, floor y = 0, numpy only).
+
+- ``remove_teleports``: frames whose root leaves a median-filtered path by more than a body step are
+  replaced by interpolation, so a teleported frame does not drag the simulated body.
+- ``lift_above_floor``: frames with a foot joint below the floor are raised (smoothly), so a sunk clip is
+  tracked standing on the floor rather than pushing against it.
+- ``lock_stance_feet``: during each contact of a foot joint (the shared contact rule of
+  ``motion_diffusion.motion.contacts``) its horizontal position is held at the contact's median and its height
+  at the height it has when the foot stands flat on the floor, blended in and out over a few frames: planted
+  feet stay planted and on the floor, skate and drift are removed from the reference itself.
+- ``add_swing_clearance``: the ankle and toe of a foot in swing get a smooth extra lift, so toes do not catch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d, median_filter
+
+from motion_diffusion.motion.contacts import foot_contacts
+from motion_diffusion.motion.skeleton import FOOT_JOINTS, LEFT_FOOT_JOINTS, RIGHT_FOOT_JOINTS
+
+TELEPORT_DISTANCE = 0.15  # m, root distance from its median-filtered path that marks a teleported frame
+TELEPORT_WINDOW = 5  # frames, median filter length
+LOCK_BLEND = 2  # frames over which a lock is blended in and out
+SWING_CLEARANCE = 0.02  # m, extra lift at mid-swing
+FLOOR_LIFT_SIGMA = 2.0  # frames, smoothing of the per-frame lift of a sunk reference
+
+
+def remove_teleports(joints: np.ndarray, distance: float = TELEPORT_DISTANCE) -> tuple[np.ndarray, int]:
+    """Replace teleported frames by linear interpolation of their neighbours; return (joints, frames fixed)."""
+    root = joints[:, 0]
+    if len(root) < TELEPORT_WINDOW:
+        return joints, 0
+    path = median_filter(root, size=(TELEPORT_WINDOW, 1), mode="nearest")
+    bad = np.linalg.norm(root - path, axis=-1) > distance
+    if not bad.any() or bad.all():
+        return joints, 0
+    good = np.flatnonzero(~bad)
+    frames = np.arange(len(joints))
+    flat = joints.reshape(len(joints), -1)
+    fixed = np.stack([np.interp(frames, good, flat[good, k]) for k in range(flat.shape[1])], axis=1)
+    return fixed.reshape(joints.shape), int(bad.sum())
+
+
+def lift_above_floor(joints: np.ndarray) -> np.ndarray:
+    """Raise frames whose lowest foot joint is below y = 0 by that depth (smoothed, never lowered)."""
+    depth = np.maximum(0.0, -joints[:, list(FOOT_JOINTS), 1].min(axis=1))
+    if not depth.any():
+        return joints
+    width = int(np.ceil(3 * FLOOR_LIFT_SIGMA)) * 2 + 1
+    lift = gaussian_filter1d(maximum_filter1d(depth, width, mode="nearest"), FLOOR_LIFT_SIGMA, mode="nearest")
+    out = joints.copy()
+    out[..., 1] += np.maximum(lift, depth)[:, None]
+    return out
+
+
+def _segments(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of each run of True in a boolean sequence."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return list(zip(edges[::2], edges[1::2], strict=True))
+
+
+def _ramp(start: int, stop: int, num: int, blend: int) -> np.ndarray:
+    """Weight 1 inside [start, stop), rising and falling linearly over its first and last ``blend`` frames
+    (not at the ends of the clip, where the contact did not start or end)."""
+    weight = np.zeros(num)
+    frames = np.arange(start, stop)
+    rise = frames - start + 1 if start > 0 else np.full(len(frames), blend + 1)
+    fall = stop - frames if stop < num else np.full(len(frames), blend + 1)
+    weight[start:stop] = np.minimum(1.0, np.minimum(rise, fall) / (blend + 1))
+    return weight
+
+
+def lock_stance_feet(joints: np.ndarray, contacts: np.ndarray, flat_heights, blend: int = LOCK_BLEND) -> np.ndarray:
+    """Hold each foot joint still and on the floor during its contacts.
+
+    ``contacts`` (T, 4) bool and ``flat_heights`` (4,) (m, each joint's height when its foot stands flat),
+    both in ``FOOT_JOINTS`` order. Each contact run is held at its median horizontal position; the lock
+    fades in and out over its first and last ``blend`` frames, where a foot may still be landing or lifting.
+    """
+    out = joints.copy()
+    num = len(joints)
+    for column, joint in enumerate(FOOT_JOINTS):
+        for start, stop in _segments(contacts[:, column]):
+            anchor = np.median(joints[start:stop, joint], axis=0)
+            anchor[1] = flat_heights[column]
+            weight = _ramp(start, stop, num, blend)[:, None]
+            out[:, joint] = (1.0 - weight) * out[:, joint] + weight * anchor
+    return out
+
+
+def add_swing_clearance(joints: np.ndarray, contacts: np.ndarray, clearance: float = SWING_CLEARANCE) -> np.ndarray:
+    """Lift the ankle and toe of each foot by up to ``clearance`` (m) in a half-sine over each swing."""
+    out = joints.copy()
+    for foot in (LEFT_FOOT_JOINTS, RIGHT_FOOT_JOINTS):
+        columns = [FOOT_JOINTS.index(j) for j in foot]
+        swing = ~contacts[:, columns].any(axis=1)
+        for start, stop in _segments(swing):
+            if start == 0 or stop == len(joints):  # only swings between two contacts
+                continue
+            phase = (np.arange(start, stop) - start + 1) / (stop - start + 1)
+            out[start:stop, list(foot), 1] += clearance * np.sin(np.pi * phase)[:, None]
+    return out
+
+
+def contact_weights(contacts: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """Smoothed per-foot support weight (T, 2) in [0, 1] (left, right) from foot-joint contacts (T, 4): 1 while
+    either joint of the foot touches the floor."""
+    feet = [
+        contacts[:, [FOOT_JOINTS.index(j) for j in foot]].any(axis=1) for foot in (LEFT_FOOT_JOINTS, RIGHT_FOOT_JOINTS)
+    ]
+    weights = np.stack(feet, axis=1).astype(np.float64)
+    return np.clip(gaussian_filter1d(weights, sigma, axis=0, mode="nearest"), 0.0, 1.0) if sigma > 0 else weights
+
+
+def prepare_reference(
+    joints: np.ndarray, fps: float, flat_heights, lock_feet: bool = True, clearance: float = SWING_CLEARANCE
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Clean a reference: teleports, sinking, stance-foot locking and swing clearance.
+
+    ``flat_heights`` (4,): height of each foot joint (``FOOT_JOINTS`` order) when its foot stands flat.
+
+    Returns (joints (T, 22, 3), foot support weights (T, 2), number of teleported frames fixed).
+    """
+    joints, teleports = remove_teleports(joints)
+    joints = lift_above_floor(joints)
+    contacts = foot_contacts(joints, fps)
+    if lock_feet:
+        joints = lock_stance_feet(joints, contacts, flat_heights)
+    if clearance > 0:
+        joints = add_swing_clearance(joints, contacts, clearance)
+    return joints, contact_weights(contacts), teleports

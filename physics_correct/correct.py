@@ -1,0 +1,202 @@
+"""``correct(motion)``: track a motion with the simulated humanoid and return the simulated motion.
+
+Pipeline for one clip (HumanML3D joints, Y-up, any fps):
+reference clean-up (teleports, sinking, stance-foot locking, swing clearance) -> IK retargeting ->
+smoothed reference at the control rate -> plan (PD targets, weight-support feed-forward, assist targets) ->
+CPU MuJoCo simulation with fall handling -> the 22 simulated joint bodies at the input frame times.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+import numpy as np
+
+from motion_diffusion.motion import Motion, Normalizer
+from motion_diffusion.motion.checks import check_features, check_fps, check_joints
+from motion_diffusion.motion.features import features_to_joints, joints_to_features
+from motion_diffusion.motion.skeleton import FEATURE_DIM, FPS, NUM_JOINTS
+
+from . import humanoid
+from .backends.mujoco_cpu import simulate
+from .controller import ControllerConfig, Plan, build_plan, prepare_reference
+from .metrics import MIN_FRAMES, physics_metrics
+from .retarget import (
+    IKResult,
+    check_pose,
+    fit_branch_offsets,
+    flat_foot_heights,
+    model_bone_lengths,
+    mujoco_to_joints,
+    reference_trajectory,
+    retarget,
+    with_offsets,
+)
+
+MM = 1000.0
+
+
+@dataclass(frozen=True)
+class CorrectionResult:
+    """The corrected ``motion`` in the input's form (None when it failed), a ``report`` dict and ``error``."""
+
+    motion: object
+    report: dict = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@functools.cache
+def _default_model():
+    return humanoid.load_humanoid()
+
+
+def _resample(values: np.ndarray, times: np.ndarray, new_times: np.ndarray) -> np.ndarray:
+    """Linear interpolation of an array (N, ...) sampled at ``times`` onto ``new_times``."""
+    flat = values.reshape(len(values), -1)
+    out = np.stack([np.interp(new_times, times, flat[:, k]) for k in range(flat.shape[1])], axis=1)
+    return out.reshape(len(new_times), *values.shape[1:])
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A clip made ready to simulate: the (fitted) ``model``, the ``plan``, the IK result and fixed teleports."""
+
+    model: object
+    plan: Plan
+    ik: IKResult
+    teleports: int
+
+
+def plan_motion(joints: np.ndarray, fps: float, config: ControllerConfig, model) -> Planned:
+    """Reference clean-up, retargeting and the control plan of one checked clip (T, 22, 3) at ``fps``."""
+    check_pose(joints, model_bone_lengths(model))
+    if config.fit_skeleton:
+        model = with_offsets(model, fit_branch_offsets(model, joints))
+    prepared, weights, teleports = prepare_reference(
+        joints, fps, flat_foot_heights(model), config.lock_feet, config.swing_clearance
+    )
+    ik = retarget(prepared, model)
+    rate = 1.0 / (model.opt.timestep * config.control_substeps)
+    reference = reference_trajectory(ik.qpos, fps, rate, config.smooth_sigma)
+    dense_weights = _resample(weights, np.arange(len(joints)) / fps, reference.times)
+    plan = build_plan(model, reference, dense_weights, config.control_substeps, config.feedforward)
+    return Planned(model, plan, ik, teleports)
+
+
+def correct_joints(joints, fps: float = FPS, config: ControllerConfig | None = None, model=None):
+    """Correct one clip of joints (T, 22, 3) at ``fps``; return (corrected joints (T, 22, 3), report dict)."""
+    start = time.perf_counter()
+    joints = check_joints(joints, min_frames=MIN_FRAMES)
+    if joints.ndim != 3:
+        raise ValueError(f"correct_joints takes one clip (T, 22, 3), got {joints.shape}; pass a list for a batch")
+    fps = check_fps(fps)
+    config = ControllerConfig() if config is None else config
+    planned = plan_motion(joints, fps, config, _default_model() if model is None else model)
+    model, plan, ik = planned.model, planned.plan, planned.ik
+    rollout = simulate(model, plan, config)
+    frame_times = np.arange(len(joints)) / fps
+    out = mujoco_to_joints(_resample(rollout.body_pos, np.arange(plan.num_steps) / plan.rate, frame_times))
+
+    force = np.linalg.norm(rollout.assist[:, :3], axis=1)
+    torque = np.linalg.norm(rollout.assist[:, 3:], axis=1)
+    caps = np.abs(model.actuator_forcerange[humanoid.assist_actuator_ids(model), 1])
+    saturated = np.any(np.abs(rollout.assist) >= 0.99 * caps, axis=1) & (caps > 0).any()
+    seconds = time.perf_counter() - start
+    report = {
+        "falls": len(rollout.falls),
+        "resets": len(rollout.falls) if config.on_fall == "reset" else 0,
+        "fall_times_s": [round(k / plan.rate, 3) for k in rollout.falls],
+        "assist_mean_n": float(force.mean()),
+        "assist_max_n": float(force.max()),
+        "assist_mean_nm": float(torque.mean()),
+        "assist_max_nm": float(torque.max()),
+        "assist_saturated": float(saturated.mean()),
+        "assist_mean_bw": float(force.mean() / (humanoid.total_mass(model) * -model.opt.gravity[2])),
+        "mpjpe_mm": float(np.linalg.norm(out - joints, axis=-1).mean() * MM),
+        "max_body_error_mm": float(rollout.error.max() * MM),
+        "ik_error_mm": float(ik.error.mean() * MM),
+        "reference_residual_mean_n": float(np.linalg.norm(plan.root_residual[:, :3], axis=1).mean()),
+        "reference_residual_mean_nm": float(np.linalg.norm(plan.root_residual[:, 3:], axis=1).mean()),
+        "teleported_frames": planned.teleports,
+        "metrics_before": physics_metrics(joints, fps),
+        "metrics_after": physics_metrics(out, fps),
+        "seconds": seconds,
+        "realtime_factor": (len(joints) - 1) / fps / seconds,
+    }
+    return out, report
+
+
+def _as_joints(item, fps, normalized, mean, std):
+    """(joints, fps, form) of one input: a Motion, joints (T, 22, 3) or features (T, 263)."""
+    if isinstance(item, Motion):
+        return item.joints, item.fps, "motion"
+    array = np.asarray(item)
+    if array.ndim == 2 and array.shape[-1] == FEATURE_DIM:
+        features = check_features(array)
+        if normalized:
+            if mean is None or std is None:
+                raise ValueError("normalized features need mean= and std= (the dataset's Mean.npy and Std.npy)")
+            features = Normalizer(mean, std).inverse(features)
+        return features_to_joints(features.astype(np.float64)), FPS if fps is None else fps, "features"
+    if array.ndim == 3 and array.shape[1:] == (NUM_JOINTS, 3):
+        return array, FPS if fps is None else fps, "joints"
+    raise ValueError(
+        f"correct takes a Motion, joints (T, {NUM_JOINTS}, 3) or features (T, {FEATURE_DIM}); got shape {array.shape}"
+    )
+
+
+def _to_form(joints, fps, form, original, normalized, mean, std):
+    if form == "motion":
+        return Motion(joints, fps=fps, text=original.text)
+    if form == "joints":
+        return joints.astype(np.asarray(original).dtype if np.asarray(original).dtype.kind == "f" else np.float64)
+    # Features lose one frame to velocities: extrapolate one frame so the output has the input's length.
+    extended = np.concatenate([joints, 2 * joints[-1:] - joints[-2:-1]])
+    features = joints_to_features(extended)
+    return Normalizer(mean, std)(features) if normalized else features
+
+
+def _correct_item(args):
+    item, fps, normalized, mean, std, options = args
+    joints, fps, form = _as_joints(item, fps, normalized, mean, std)
+    out, report = correct_joints(joints, fps, ControllerConfig().with_options(**options))
+    return CorrectionResult(_to_form(out, fps, form, item, normalized, mean, std), report)
+
+
+def _correct_safely(args):
+    try:
+        return _correct_item(args)
+    except Exception as exc:  # a batch records the failure and moves on
+        return CorrectionResult(None, {}, f"{type(exc).__name__}: {exc}")
+
+
+def correct(motion, *, fps=None, normalized=False, mean=None, std=None, workers: int = 1, **options):
+    """Physics-correct a motion, or a list of motions.
+
+    ``motion``: a ``Motion``, joints (T, 22, 3) (Y-up, metres, at ``fps``, default 20) or HumanML3D features
+    (T, 263) (``normalized=True`` with the dataset's ``mean`` and ``std`` if they are z-normalised).
+    ``options`` are ``ControllerConfig`` fields (e.g. ``assist_force=0``, ``on_fall="stop"``).
+
+    Returns a ``CorrectionResult`` whose ``.motion`` has the input's form and whose ``.report`` holds falls,
+    resets, assist statistics (N, N m), ``mpjpe_mm`` to the input and ``metrics_before``/``metrics_after``.
+    A single input raises ``ValueError`` on bad input; a list returns one result per item, run in parallel
+    over ``workers`` processes, with ``.ok == False`` and ``.error`` for the items that failed.
+    """
+    ControllerConfig().with_options(**options)  # unknown or invalid options fail before any work
+    if not (isinstance(workers, int) and workers >= 1):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if isinstance(motion, (list, tuple)):
+        jobs = [(item, fps, normalized, mean, std, options) for item in motion]
+        if workers == 1 or len(jobs) <= 1:
+            return [_correct_safely(job) for job in jobs]
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            return list(pool.map(_correct_safely, jobs))
+    return _correct_item((motion, fps, normalized, mean, std, options))

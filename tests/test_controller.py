@@ -1,0 +1,257 @@
+"""The default controller and ``correct``: tracking, repairs of corrupted clips, fall handling, the API, errors.
+
+Test clips are built here from foot and pelvis paths by IK on the humanoid itself (standing with sway, a slow
+walk with planted feet), so they are kinematically exact for the model and physically plausible.
+"""
+
+import mujoco
+import numpy as np
+import pytest
+
+from motion_diffusion.motion import Motion, Normalizer
+from motion_diffusion.motion.contacts import sole_heights
+from motion_diffusion.motion.features import joints_to_features
+from motion_diffusion.motion.skeleton import FEATURE_DIM, FOOT_JOINTS, FPS, JOINT_INDEX
+from physics_correct import humanoid, retarget
+from physics_correct.backends import SimulationError
+from physics_correct.controller import ControllerConfig, LawConstants, control, wholebody_torques
+from physics_correct.controller.balance import FootModel
+from physics_correct.correct import CorrectionResult, correct, correct_joints, plan_motion
+
+ANKLES = (JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"])
+TOES = (JOINT_INDEX["left_foot"], JOINT_INDEX["right_foot"])
+
+
+@pytest.fixture(scope="module")
+def model():
+    return humanoid.load_humanoid()
+
+
+def _rest_joints(model) -> np.ndarray:
+    qpos = model.qpos0.copy()
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        qpos[model.joint(f"{side}_shoulder_y").qposadr[0]] = 1.3 * sign  # arms down
+        qpos[model.joint(f"{side}_elbow_z").qposadr[0]] = -0.2 * sign
+    return retarget.qpos_to_joints(model, qpos)[0]
+
+
+KNEE_BEND_DROP = 0.03  # m, the pelvis is this much lower than in the straight-legged rest pose
+
+
+def _clip_from_paths(model, pelvis: np.ndarray, feet: dict[int, np.ndarray]) -> np.ndarray:
+    """Joints (T, 22, 3) of the model following a pelvis path and foot-joint paths (HumanML3D frame), with
+    relaxed (slightly bent) knees."""
+    rest = _rest_joints(model)
+    shift = pelvis - rest[0] - [0.0, KNEE_BEND_DROP, 0.0]
+    targets = rest[None] + shift[:, None]
+    for joint, path in feet.items():
+        targets[:, joint] = path
+    for side in ("left", "right"):  # knees between hips and ankles, bent slightly forward
+        hip, ankle = targets[:, JOINT_INDEX[f"{side}_hip"]], targets[:, JOINT_INDEX[f"{side}_ankle"]]
+        targets[:, JOINT_INDEX[f"{side}_knee"]] = 0.5 * (hip + ankle) + [0.0, 0.0, 0.03]
+    ik = retarget.solve_ik(model, retarget.joints_to_mujoco(targets))
+    joints = retarget.qpos_to_joints(model, ik.qpos)
+    joints[..., 1] -= joints[:, list(FOOT_JOINTS), 1].min()
+    return joints
+
+
+def standing_clip(model, seconds=3.0):
+    """Standing with a slow 2 cm side-to-side sway and a small dip of the pelvis."""
+    t = np.arange(int(seconds * FPS) + 1) / FPS
+    rest = _rest_joints(model)
+    pelvis = rest[0] + np.stack([0.02 * np.sin(np.pi * t), -0.02 * (1 - np.cos(np.pi * t)), 0 * t], 1)
+    feet = {j: np.repeat(rest[j][None], len(t), 0) for j in ANKLES + TOES}
+    return _clip_from_paths(model, pelvis, feet)
+
+
+def walking_clip(model, seconds=4.0, speed=0.5, step_time=0.6, swing=(0.05, 0.95)):
+    """A slow walk: each foot is planted between steps and swings in a smooth arc to its next placement."""
+    t = np.arange(int(seconds * FPS) + 1) / FPS
+    rest = _rest_joints(model)
+    start, stop = 0.5, seconds - 0.5  # stand still at both ends
+    travel = speed * np.clip(t - start, 0.0, stop - start)
+    sway = np.where((t > start) & (t < stop), 0.015 * np.sin(np.pi * (t - start) / step_time), 0.0)
+    pelvis = rest[0] + np.stack([sway, 0 * t, travel], 1)
+    forward, lift = np.zeros((2, len(t))), np.zeros((2, len(t)))
+    for k in range(int(np.ceil((stop - start) / step_time)) + 1):
+        side = k % 2
+        t0 = start + k * step_time
+        phase = np.clip(((t - t0) / step_time - swing[0]) / (swing[1] - swing[0]), 0.0, 1.0)
+        landing = min(speed * step_time * (k + 1), travel[-1])
+        previous = forward[side, np.searchsorted(t, t0)]
+        later = t >= t0
+        glide = np.clip((phase[later] - 0.15) / 0.7, 0.0, 1.0)  # move forward once the foot is off the floor
+        forward[side, later] = previous + (landing - previous) * 0.5 * (1 - np.cos(np.pi * glide))
+        lift[side] += np.where((phase > 0) & (phase < 1), np.sin(np.pi * phase), 0.0)
+    feet = {}
+    for side, (ankle, toe) in enumerate(zip(ANKLES, TOES, strict=True)):
+        for joint in (ankle, toe):
+            feet[joint] = rest[joint] + np.stack([0 * t, 0.08 * lift[side], forward[side]], 1)
+    return _clip_from_paths(model, pelvis, feet)
+
+
+@pytest.fixture(scope="module")
+def stand(model):
+    return standing_clip(model)
+
+
+@pytest.fixture(scope="module")
+def walk(model):
+    return walking_clip(model)
+
+
+def test_clips_are_clean(stand, walk):
+    """The test clips themselves are physically clean: feet on the floor, little skate."""
+    from physics_correct.metrics import physics_metrics
+
+    for clip, limit in ((stand, 1.0), (walk, 8.0)):
+        metrics = physics_metrics(clip)
+        assert metrics["penetration_mm"] == 0.0 and metrics["phys_err_mm"] < limit
+
+
+def test_standing_changes_little(stand):
+    out, report = correct_joints(stand)
+    assert out.shape == stand.shape
+    assert report["falls"] == 0 and report["mpjpe_mm"] < 30.0
+    assert report["metrics_after"]["penetration_mm"] <= 1.0
+    assert report["metrics_after"]["phys_err_mm"] <= report["metrics_before"]["phys_err_mm"] + 3.0
+    assert report["assist_mean_bw"] < 0.1
+
+
+def test_standing_needs_no_assist(stand):
+    _, report = correct_joints(stand, config=ControllerConfig(assist_force=0.0, assist_torque=0.0))
+    assert report["falls"] == 0 and report["mpjpe_mm"] < 40.0
+    assert report["assist_max_n"] == 0.0 and report["assist_max_nm"] == 0.0
+
+
+def test_slow_walk_is_tracked_without_falls(walk):
+    out, report = correct_joints(walk)
+    assert report["falls"] == 0 and report["mpjpe_mm"] < 80.0
+    assert report["metrics_after"]["penetration_mm"] <= 1.0
+    travelled = out[-1, 0, 2] - out[0, 0, 2]
+    assert travelled == pytest.approx(walk[-1, 0, 2] - walk[0, 0, 2], abs=0.15)
+
+
+def _hover(clip, height=0.10):
+    out = clip.copy()
+    third = len(clip) // 3
+    out[third : 2 * third, :, 1] += height
+    return out
+
+
+def test_hover_is_repaired(stand):
+    out, report = correct_joints(_hover(stand))
+    before, after = report["metrics_before"]["phys_err_mm"], report["metrics_after"]["phys_err_mm"]
+    assert before > 20.0 and after <= 0.3 * before
+    soles = sole_heights(out[len(out) // 3 : 2 * len(out) // 3])[:, list(FOOT_JOINTS)]
+    assert soles.min(axis=1).max() < 0.015  # the simulated body keeps a foot on the floor
+
+
+def test_sink_is_repaired(stand):
+    sunk = stand.copy()
+    sunk[..., 1] -= 0.05
+    out, report = correct_joints(sunk)
+    before, after = report["metrics_before"], report["metrics_after"]
+    assert before["penetration_mm"] > 30.0 and after["penetration_mm"] <= 1.0
+    assert after["phys_err_mm"] <= 0.4 * before["phys_err_mm"]
+
+
+def test_teleported_frame_is_removed(stand):
+    jumped = stand.copy()
+    jumped[30, :, 2] += 1.0
+    out, report = correct_joints(jumped)
+    assert report["teleported_frames"] == 1 and report["falls"] == 0
+    assert np.abs(np.diff(out[:, 0], axis=0)).max() < 0.05
+
+
+def _impossible(stand):
+    """The pelvis sails away 3 m sideways in one second with planted-looking feet: cannot be tracked."""
+    clip = stand.copy()
+    clip[:, :, 0] += np.linspace(0.0, 6.0, len(clip))[:, None]
+    return clip
+
+
+def test_falls_are_detected_and_reset(stand):
+    out, report = correct_joints(_impossible(stand))
+    assert report["falls"] >= 1 and report["resets"] == report["falls"]
+    assert np.all(np.isfinite(out))
+
+
+def test_falls_can_stop_the_simulation(stand):
+    with pytest.raises(SimulationError, match="fell"):
+        correct_joints(_impossible(stand), config=ControllerConfig(on_fall="stop"))
+
+
+def test_correct_keeps_the_input_form(stand):
+    motion = Motion(stand, fps=FPS, text="a person stands and sways")
+    result = correct(motion)
+    assert isinstance(result, CorrectionResult) and result.ok
+    assert isinstance(result.motion, Motion) and result.motion.text == motion.text
+    assert result.motion.num_frames == motion.num_frames
+    for key in ("falls", "resets", "assist_mean_n", "assist_max_n", "mpjpe_mm", "metrics_before", "metrics_after"):
+        assert key in result.report
+
+    joints = correct(stand.astype(np.float32)).motion
+    assert joints.shape == stand.shape and joints.dtype == np.float32
+
+
+def test_correct_takes_normalised_features(stand):
+    features = joints_to_features(stand)
+    normalizer = Normalizer(features.mean(axis=0), features.std(axis=0) + 0.1)
+    result = correct(normalizer(features), normalized=True, mean=normalizer.mean, std=normalizer.std)
+    assert result.ok and result.motion.shape == features.shape == (len(stand) - 1, FEATURE_DIM)
+    raw = correct(features).motion
+    assert np.allclose(normalizer.inverse(result.motion), raw, atol=1e-4)
+    with pytest.raises(ValueError, match="mean= and std="):
+        correct(features, normalized=True)
+
+
+def test_a_batch_reports_failures_instead_of_raising(stand):
+    bad = stand.copy()
+    bad[5, 3] = np.nan
+    results = correct([stand[:40], bad], workers=2)
+    assert [r.ok for r in results] == [True, False]
+    assert results[1].motion is None and "NaN" in results[1].error
+    assert np.allclose(results[0].motion, correct(stand[:40]).motion)  # deterministic across processes
+
+
+@pytest.mark.parametrize(
+    "make_input, options, message",
+    [
+        (lambda s: s[:, :20], {}, "Motion, joints"),
+        (lambda s: s[:2], {}, "at least 4 frames"),
+        (lambda s: np.where(np.arange(22)[None, :, None] == 7, np.inf, s), {}, "NaN/Inf"),
+        (lambda s: s * np.where(np.arange(22) == 19, 2.5, 1.0)[None, :, None], {}, "absurd pose"),
+        (lambda s: s, {"assist_force": -1.0}, "assist_force"),
+        (lambda s: s, {"balance_gain": 2.0}, "unknown controller options"),
+        (lambda s: s, {"on_fall": "explode"}, "on_fall"),
+    ],
+)
+def test_bad_input_is_a_clear_error(stand, make_input, options, message):
+    with pytest.raises(ValueError, match=message):
+        correct(make_input(stand), **options)
+
+
+def test_feedforward_puts_the_weight_on_the_feet(model):
+    """Inverse dynamics of a still standing pose: both feet carry the weight, nothing is left for the root."""
+    feet = FootModel.of(model)
+    data = mujoco.MjData(feet.free_model)
+    still = np.zeros(model.nv)
+    tau, residual = wholebody_torques(feet, data, model.qpos0, still, still, np.array([1.0, 1.0]))
+    assert np.abs(residual).max() < 1.0 and np.allclose(tau[:6], 0.0)
+    tau, residual = wholebody_torques(feet, data, model.qpos0, still, still, np.array([0.0, 0.0]))
+    assert residual[2] == pytest.approx(humanoid.total_mass(model) * 9.81, rel=1e-3)
+
+
+def test_balance_layer_is_silent_on_the_reference(model, walk):
+    """With the body exactly on the reference, the law's output is the plan's targets plus the feed-forward."""
+    planned = plan_motion(walk, FPS, ControllerConfig(), model)
+    plan, consts = planned.plan, LawConstants.of(planned.model)
+    for k in (0, plan.num_steps // 2):
+        ctrl = control(consts, plan, k, plan.qpos[k, :7], plan.foot_pose[k], np.array([0.5, 0.5]))
+        expected = plan.ctrl[k].copy()
+        expected[consts.hinge_act] += plan.tau_ff[k] / consts.kp
+        assert np.allclose(ctrl, expected, atol=1e-9)
+        moved = plan.foot_pose[k].copy()
+        moved[:, 0] += 0.05  # feet 5 cm to the side of the reference: the stance legs react
+        assert not np.allclose(control(consts, plan, k, plan.qpos[k, :7], moved, np.array([0.5, 0.5])), expected)
