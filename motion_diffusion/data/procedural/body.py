@@ -1,0 +1,578 @@
+"""Kinematic body of the procedural generator: a frame-by-frame :class:`Plan` and its joints.
+
+A :class:`PlanBuilder` grows a plan segment by segment (per-frame pelvis, posture angles and foot contacts);
+:func:`realise` turns it into HumanML3D joints. Every bone is placed as ``parent + length * unit direction``
+with ``skeleton.BONE_LENGTHS``, so bone lengths are exact by construction. Legs are solved by analytic
+two-bone IK towards ankle targets from the planned contacts: a planted foot keeps its toe joint fixed (a
+heel rise pivots on the toe) or, while its toe is lifted, its heel point fixed. ``realise`` also moves the
+pelvis so that the centre of mass is over the support where the plan asks for static balance, raises heels or
+lowers the pelvis where a stance leg would be over-stretched (never in ballistic flight), and couples arm
+swing and pelvis rotation to the feet during locomotion.
+
+Frames: Y up, a character with yaw 0 faces +Z and its left is +X; positive yaw turns left (counter-clockwise
+seen from above).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d
+
+from ...motion.skeleton import BONE_LENGTHS, FPS, JOINT_INDEX, NUM_JOINTS, PARENTS, TARGET_OFFSETS
+
+GRAVITY = 9.81  # m/s^2
+UP = np.array([0.0, 1.0, 0.0])
+DOWN = -UP
+LEFT, RIGHT = 0, 1
+SIDES = (LEFT, RIGHT)
+SIDE_SIGN = np.array([1.0, -1.0])  # +X is the character's left
+
+_LEG_PARTS, _ARM_PARTS = ("hip", "knee", "ankle", "foot"), ("collar", "shoulder", "elbow", "wrist")
+LEG_JOINTS = tuple(tuple(JOINT_INDEX[f"{s}_{part}"] for part in _LEG_PARTS) for s in ("left", "right"))
+ARM_JOINTS = tuple(tuple(JOINT_INDEX[f"{s}_{part}"] for part in _ARM_PARTS) for s in ("left", "right"))
+SPINE_JOINTS = tuple(JOINT_INDEX[name] for name in ("spine1", "spine2", "spine3"))
+NECK, HEAD = JOINT_INDEX["neck"], JOINT_INDEX["head"]
+THIGH = np.array([BONE_LENGTHS[leg[1]] for leg in LEG_JOINTS])
+SHANK = np.array([BONE_LENGTHS[leg[2]] for leg in LEG_JOINTS])
+FOOT = np.array([BONE_LENGTHS[leg[3]] for leg in LEG_JOINTS])
+LEG_LENGTH = THIGH + SHANK  # hip to ankle, straight
+HIP_OFFSETS = np.array([TARGET_OFFSETS[leg[0]] for leg in LEG_JOINTS])  # in the pelvis frame
+
+# Foot geometry. The floor is at the height of the toe joint ("foot" joint) of a flat foot, as in HumanML3D.
+FOOT_DROP = 0.06  # height of the ankle joint above the toe joint with the foot flat (m)
+HEEL_BACK = 0.03  # the heel's floor contact point lies this far behind the ankle (m)
+FLAT_PITCH = np.arcsin(FOOT_DROP / FOOT)  # downward pitch of the ankle->toe bone of a flat foot, per side
+HEEL_TO_TOE = FOOT * np.cos(FLAT_PITCH) + HEEL_BACK  # horizontal heel point -> toe joint, flat foot
+TOE_AHEAD = HEEL_TO_TOE / 2  # toe joint ahead of the sole's centre
+MAX_HEEL_RISE = np.radians(70)  # steepest heel rise on the toe joint
+
+# Leg extension limits (hip-ankle distance over the straight leg length): knees stay slightly bent.
+MAX_REACH = 0.998
+STAND_REACH = 0.993  # standing, for the shorter leg
+STAND_HEIGHT = FOOT_DROP + STAND_REACH * LEG_LENGTH.min()  # pelvis height of a relaxed standing pose
+BALANCE_ITERATIONS = 4
+DROP_WINDOW, DROP_SIGMA = 5, 1.5  # frames: smoothing of the pelvis lowering (a max filter, then a Gaussian)
+
+# Standing pose: feet apart and turned out a little, relaxed arms.
+STANCE_WIDTH = 0.2  # distance between the sole centres (m)
+TOE_OUT = 0.08  # each foot turned outwards (rad)
+NEUTRAL_ARM = (0.0, 0.1, 0.0, 0.15)  # flexion, abduction, twist, elbow flexion (rad)
+
+# Posture of a neutral upright body, as bone directions in the parent's frame (mean SMPL template, left side;
+# the right side mirrors x). Lengths always come from the skeleton.
+_NEUTRAL = {
+    "spine1": (0.0, 0.109, -0.027),
+    "spine2": (0.0, 0.135, 0.001),
+    "spine3": (0.0, 0.053, 0.025),
+    "neck": (0.0, 0.214, -0.043),
+    "head": (0.0, 0.065, 0.051),
+    "collar": (0.080, 0.120, -0.036),
+    "shoulder": (0.093, 0.032, -0.009),
+}
+NEUTRAL_DIR = {k: np.asarray(v) / np.linalg.norm(v) for k, v in _NEUTRAL.items()}
+SPINE_SHARES = (0.3, 0.35, 0.35)  # how spine flexion, lean and twist are spread over spine1..spine3
+
+# Segment masses (kg) of the mean SMPL humanoid, each at the midpoint of two joints (for the centre of mass).
+_MASSES = (
+    ("pelvis", "pelvis", 16.2), ("left_hip", "left_knee", 7.4), ("right_hip", "right_knee", 7.3),
+    ("left_knee", "left_ankle", 3.6), ("right_knee", "right_ankle", 3.6), ("left_ankle", "left_foot", 0.8),
+    ("right_ankle", "right_foot", 0.9), ("spine1", "spine2", 4.4), ("spine2", "spine3", 3.9),
+    ("spine3", "neck", 9.6), ("neck", "head", 0.6), ("head", "head", 4.3),
+    ("left_collar", "left_shoulder", 1.1), ("right_collar", "right_shoulder", 1.1),
+    ("left_shoulder", "left_elbow", 1.9), ("right_shoulder", "right_elbow", 2.0),
+    ("left_elbow", "left_wrist", 1.1), ("right_elbow", "right_wrist", 1.1),
+    ("left_wrist", "left_wrist", 0.5), ("right_wrist", "right_wrist", 0.5),
+)  # fmt: skip
+_MASS_A = np.array([JOINT_INDEX[a] for a, _, _ in _MASSES])
+_MASS_B = np.array([JOINT_INDEX[b] for _, b, _ in _MASSES])
+_MASS_W = np.array([m for _, _, m in _MASSES]) / sum(m for _, _, m in _MASSES)
+
+# ------------------------------------------------------------------------------------------------- maths
+
+
+def smoothstep(s):
+    """Minimum-jerk ramp from 0 to 1 for ``s`` in [0, 1] (clipped outside), zero velocity at both ends."""
+    s = np.clip(s, 0.0, 1.0)
+    return s * s * s * (10.0 + s * (-15.0 + 6.0 * s))
+
+
+def ease(n: int, keys) -> np.ndarray:
+    """Values at frames ``0..n-1`` easing (minimum jerk) between keyframes ``[(frame, value), ...]``."""
+    frames = np.array([k[0] for k in keys], dtype=np.float64)
+    values = np.array([np.asarray(k[1], dtype=np.float64) for k in keys])
+    if len(keys) == 1:
+        return np.broadcast_to(values[0], (n,) + values.shape[1:]).copy()
+    f = np.arange(n)
+    i = np.clip(np.searchsorted(frames, f, side="right") - 1, 0, len(frames) - 2)
+    w = smoothstep((f - frames[i]) / np.maximum(frames[i + 1] - frames[i], 1e-9))
+    w = w.reshape(w.shape + (1,) * (values.ndim - 1))
+    return values[i] * (1 - w) + values[i + 1] * w
+
+
+def hermite(n: int, knots) -> np.ndarray:
+    """Piecewise cubic Hermite through ``[(frame, value, slope per second), ...]`` at frames ``0..n-1``.
+
+    A cubic reproduces a parabola exactly, so knots on a ballistic arc give an exact free fall between them.
+    """
+    frames = np.array([k[0] for k in knots], dtype=np.float64)
+    values = np.array([np.asarray(k[1], dtype=np.float64) for k in knots])
+    slopes = np.array([np.asarray(k[2], dtype=np.float64) for k in knots])
+    f = np.arange(n)
+    i = np.clip(np.searchsorted(frames, f, side="right") - 1, 0, len(frames) - 2)
+    span = frames[i + 1] - frames[i]
+    shape = (n,) + (1,) * (values.ndim - 1)
+    s = np.clip((f - frames[i]) / span, 0.0, 1.0).reshape(shape)
+    h = (span / FPS).reshape(shape)
+    h00, h10, h01, h11 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s, 3 * s**2 - 2 * s**3, s**3 - s**2
+    return h00 * values[i] + h10 * h * slopes[i] + h01 * values[i + 1] + h11 * h * slopes[i + 1]
+
+
+def _rot(axis: int, angle) -> np.ndarray:
+    angle = np.asarray(angle, dtype=np.float64)
+    c, s = np.cos(angle), np.sin(angle)
+    out = np.zeros(angle.shape + (3, 3))
+    i, j = [(1, 2), (2, 0), (0, 1)][axis]
+    out[..., axis, axis] = 1.0
+    out[..., i, i] = c
+    out[..., j, j] = c
+    out[..., i, j] = -s
+    out[..., j, i] = s
+    return out
+
+
+def rot_x(angle) -> np.ndarray:
+    """Rotation matrices about X (positive tips +Y towards +Z: bending forward)."""
+    return _rot(0, angle)
+
+
+def rot_y(angle) -> np.ndarray:
+    """Rotation matrices about Y (positive turns +Z towards +X: turning left)."""
+    return _rot(1, angle)
+
+
+def rot_z(angle) -> np.ndarray:
+    """Rotation matrices about Z (positive tips +X towards +Y)."""
+    return _rot(2, angle)
+
+
+def forward(yaw) -> np.ndarray:
+    """Horizontal facing direction(s) for yaw angle(s)."""
+    yaw = np.asarray(yaw, dtype=np.float64)
+    out = np.zeros(yaw.shape + (3,))
+    out[..., 0], out[..., 2] = np.sin(yaw), np.cos(yaw)
+    return out
+
+
+def leftward(yaw) -> np.ndarray:
+    """Horizontal direction(s) to the character's left for yaw angle(s)."""
+    yaw = np.asarray(yaw, dtype=np.float64)
+    out = np.zeros(yaw.shape + (3,))
+    out[..., 0], out[..., 2] = np.cos(yaw), -np.sin(yaw)
+    return out
+
+
+def _apply(rot: np.ndarray, vec: np.ndarray) -> np.ndarray:
+    return np.einsum("...ij,...j->...i", rot, vec)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def two_bone_ik(root, target, upper: float, lower: float, pole) -> np.ndarray:
+    """Middle joint of a two-bone chain from ``root`` to a reachable ``target``, bent towards ``pole``."""
+    d = target - root
+    dist = np.linalg.norm(d, axis=-1, keepdims=True)
+    axis = d / dist
+    cos_a = np.clip((upper**2 + dist**2 - lower**2) / (2.0 * upper * dist), -1.0, 1.0)
+    bend = _unit(pole - np.sum(pole * axis, axis=-1, keepdims=True) * axis)
+    return root + upper * (cos_a * axis + np.sqrt(1.0 - cos_a**2) * bend)
+
+
+# --------------------------------------------------------------------------------------------------- feet
+
+
+def foot_from_toe(toe, yaw, pitch, side: int) -> np.ndarray:
+    """Ankle position for a toe joint at ``toe`` and a foot turned by ``yaw`` and heel-raised by ``pitch``."""
+    angle = FLAT_PITCH[side] + np.asarray(pitch)
+    f = forward(yaw)
+    return toe + FOOT[side] * (np.sin(angle)[..., None] * UP - np.cos(angle)[..., None] * f)
+
+
+def toe_from_ankle(ankle, yaw, pitch, side: int) -> np.ndarray:
+    """Toe joint of a foot whose ankle is at ``ankle`` (inverse of :func:`foot_from_toe`)."""
+    return ankle - foot_from_toe(np.zeros(3), yaw, pitch, side)
+
+
+def planted_toe(anchor, yaw, pitch, side: int) -> np.ndarray:
+    """Toe joint of a planted foot whose flat toe position is ``anchor`` (y = 0), with ``pitch``.
+
+    ``pitch >= 0`` raises the heel by pivoting on the toe (the toe stays at ``anchor``); ``pitch < 0`` lifts
+    the toe by pivoting on the heel's floor point.
+    """
+    pitch = np.asarray(pitch, dtype=np.float64)
+    f = forward(yaw)
+    lift = np.maximum(-pitch, 0.0)[..., None]
+    heel = anchor - HEEL_TO_TOE[side] * f
+    return heel + HEEL_TO_TOE[side] * (np.cos(lift) * f + np.sin(lift) * UP)
+
+
+def sole_center(toe, yaw, side: int) -> np.ndarray:
+    """Centre of the sole (on the floor) of a foot whose toe joint is at ``toe``."""
+    centre = toe - TOE_AHEAD[side] * forward(yaw)
+    centre[..., 1] = 0.0
+    return centre
+
+
+def xz(v) -> np.ndarray:
+    """Horizontal (x, z) components of 3-d vector(s)."""
+    return np.asarray(v)[..., [0, 2]]
+
+
+def xyz(horizontal, y=0.0) -> np.ndarray:
+    """3-d point(s) from (x, z) and a height."""
+    h = np.asarray(horizontal, dtype=np.float64)
+    return np.stack([h[..., 0], np.full(h.shape[:-1], y), h[..., 1]], axis=-1)
+
+
+# -------------------------------------------------------------------------------------------- plan
+
+
+@dataclass
+class Stance:
+    """One floor contact of a foot, planted from frame ``start`` to frame ``end`` (both inclusive).
+
+    ``toe`` is the (x, z) of the toe joint with the foot flat. At touchdown the foot is pitched by
+    ``land_pitch`` (< 0: heel first, > 0: toe first) and rolls flat over ``roll_frames``; over the last
+    ``rise_frames`` the pitch goes to ``lift_pitch`` (> 0: heel rise on the toe, < 0: toe up on the heel). The
+    swing that ends in this stance lifts the toe by a ``swing_height`` bump, or follows ``swing_keys``
+    ((frame, toe xyz, yaw, pitch), ...).
+    """
+
+    start: int
+    end: int
+    toe: np.ndarray
+    yaw: float
+    land_pitch: float = 0.0
+    roll_frames: int = 0
+    lift_pitch: float = 0.0
+    rise_frames: int = 0
+    swing_height: float = 0.0
+    swing_keys: tuple = ()
+
+
+@dataclass
+class Plan:
+    """A clip described frame by frame, to be turned into joints by :func:`realise`.
+
+    Angles in radians. ``yaw``, ``pitch``: pelvis heading (left) and forward tilt. ``spine``: flexion
+    (forward), lean (to the left), twist (to the left) summed over the three spine joints; ``head``: pitch
+    (down), yaw (left); ``arms``: per side (flexion forward, abduction outward, twist, elbow flexion).
+    ``gait``: left and right arm swing (rad per metre of fore-aft foot separation), pelvis and chest rotation
+    (rad per metre), applied by ``realise``. ``balance`` in [0, 1] pulls the centre of mass over the support
+    point, which takes the share ``support_left`` of the weight on the left foot and the rest on the right.
+    ``ballistic`` frames keep their pelvis height untouched (free flight).
+    """
+
+    stances: tuple[list[Stance], list[Stance]]
+    pelvis_xz: np.ndarray
+    pelvis_y: np.ndarray
+    yaw: np.ndarray
+    pitch: np.ndarray
+    spine: np.ndarray
+    head: np.ndarray
+    arms: np.ndarray
+    gait: np.ndarray
+    balance: np.ndarray
+    support_left: np.ndarray
+    ballistic: np.ndarray
+    report: dict = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.pelvis_y)
+
+
+_FIELDS = {
+    "pelvis_xz": (2,), "pelvis_y": (), "yaw": (), "pitch": (), "spine": (3,), "head": (2,),
+    "arms": (2, 4), "gait": (4,), "balance": (), "support_left": (), "ballistic": (),
+}  # fmt: skip
+
+
+class PlanBuilder:
+    """Grows a :class:`Plan` by chunks of per-frame arrays plus foot contacts, from a standing start."""
+
+    def __init__(self, facing: float = 0.0):
+        self.n = 0
+        self.facing = facing
+        self.first_lift: int | None = None
+        self._chunks: list[dict] = []
+        self.stances: tuple[list[Stance], list[Stance]] = ([], [])
+        for side in SIDES:
+            yaw = facing + SIDE_SIGN[side] * TOE_OUT
+            centre = SIDE_SIGN[side] * STANCE_WIDTH / 2 * leftward(facing)
+            self.stances[side].append(Stance(0, 0, xz(centre + TOE_AHEAD[side] * forward(yaw)), yaw))
+
+    def toe(self, side: int) -> np.ndarray:
+        """(x, z) of the flat toe of the planted foot ``side``."""
+        return self.stances[side][-1].toe
+
+    def foot_yaw(self, side: int) -> float:
+        return self.stances[side][-1].yaw
+
+    def sole(self, side: int) -> np.ndarray:
+        """(x, z) of the sole centre of the planted foot ``side``."""
+        return xz(sole_center(xyz(self.toe(side)), self.foot_yaw(side), side))
+
+    def centre(self) -> np.ndarray:
+        """(x, z) midway between the two planted soles."""
+        return 0.5 * (self.sole(LEFT) + self.sole(RIGHT))
+
+    def chunk(self, n: int) -> dict:
+        """Per-frame arrays for ``n`` new frames of relaxed standing, to edit and then :meth:`commit`."""
+        c = {name: np.zeros((n,) + shape) for name, shape in _FIELDS.items()}
+        c["pelvis_xz"][:] = self.centre()
+        c["pelvis_y"][:] = STAND_HEIGHT
+        c["yaw"][:] = self.facing
+        c["arms"][:] = NEUTRAL_ARM
+        c["balance"][:] = 1.0
+        c["support_left"][:] = 0.5
+        c["ballistic"] = np.zeros(n, dtype=bool)
+        return c
+
+    def step(self, side: int, lift: int, land: int, toe, yaw: float, *, lift_pitch=0.0, rise_frames=0,
+             land_pitch=0.0, roll_frames=0, swing_height=0.0, swing_keys=()) -> None:  # fmt: skip
+        """Lift foot ``side`` at frame ``lift`` of the next chunk, plant it at ``land`` with its flat toe at
+        ``toe`` (x, z); see :class:`Stance` for the other arguments (swing key frames count from the chunk).
+        """
+        prev = self.stances[side][-1]
+        prev.end = self.n + lift
+        prev.lift_pitch = lift_pitch
+        prev.rise_frames = int(min(rise_frames, prev.end - prev.start))
+        keys = tuple((self.n + f, t, y, p) for f, t, y, p in swing_keys)
+        new = Stance(self.n + land, self.n + land, np.asarray(toe, dtype=np.float64), float(yaw), land_pitch,
+                     int(roll_frames), swing_height=swing_height, swing_keys=keys)  # fmt: skip
+        self.stances[side].append(new)
+        if self.first_lift is None:
+            self.first_lift = self.n + lift
+
+    def commit(self, chunk: dict) -> None:
+        """Append a chunk; feet not lifted stay planted through it."""
+        n = len(chunk["pelvis_y"])
+        for side in SIDES:
+            self.stances[side][-1].end = self.n + n - 1
+        self._chunks.append(chunk)
+        self.n += n
+
+    @staticmethod
+    def _copy_stances(stances):  # only the open (last) stance of a foot is ever changed in place
+        return tuple(lst[:-1] + [copy.copy(lst[-1])] for lst in stances)
+
+    def snapshot(self):
+        """State to :meth:`restore`, e.g. when a segment turns out too long."""
+        return self.n, self.facing, self.first_lift, len(self._chunks), self._copy_stances(self.stances)
+
+    def restore(self, state) -> None:
+        self.n, self.facing, self.first_lift, count, stances = state
+        self.stances = self._copy_stances(stances)
+        del self._chunks[count:]
+
+    def build(self) -> Plan:
+        arrays = {name: np.concatenate([c[name] for c in self._chunks]) for name in _FIELDS}
+        return Plan(stances=self.stances, **arrays)
+
+
+# ------------------------------------------------------------------------------------------ realisation
+
+
+@dataclass
+class _Feet:
+    """Per-frame foot state of one side: flat toe anchor (stance), toe, yaw, pitch, stance mask."""
+
+    anchor: np.ndarray
+    toe: np.ndarray
+    yaw: np.ndarray
+    pitch: np.ndarray
+    stance: np.ndarray
+
+
+def _stance_frames(stances: list[Stance], n: int, side: int) -> _Feet:
+    """Per-frame foot state from a foot's stances: planned pitch while planted, interpolated swings."""
+    anchor = np.zeros((n, 3))
+    yaw = np.zeros(n)
+    pitch = np.zeros(n)
+    stance = np.zeros(n, dtype=bool)
+    for st in stances:
+        k = np.arange(st.start, st.end + 1)
+        anchor[k] = (st.toe[0], 0.0, st.toe[1])
+        yaw[k] = st.yaw
+        p = np.zeros(len(k))
+        if st.roll_frames > 0:
+            p += st.land_pitch * (1.0 - smoothstep((k - st.start) / st.roll_frames))
+        if st.rise_frames > 0:
+            p += st.lift_pitch * smoothstep((k - (st.end - st.rise_frames)) / st.rise_frames)
+        pitch[k] = p
+        stance[k] = True
+    feet = _Feet(anchor, np.zeros((n, 3)), yaw, pitch, stance)
+    _fill_swings(feet, stances, side)
+    return feet
+
+
+def _fill_swings(feet: _Feet, stances: list[Stance], side: int) -> None:
+    """Set stance toes from their anchors, then interpolate every swing between two stances."""
+    s = feet.stance
+    feet.toe[s] = planted_toe(feet.anchor[s], feet.yaw[s], feet.pitch[s], side)
+    for prev, nxt in zip(stances[:-1], stances[1:], strict=True):
+        a, b = prev.end, nxt.start
+        keys = [(a, feet.toe[a], feet.yaw[a], feet.pitch[a])]
+        keys += [(f, np.asarray(t, dtype=np.float64), y, p) for f, t, y, p in nxt.swing_keys]
+        keys.append((b, feet.toe[b], feet.yaw[b], feet.pitch[b]))
+        for f, toe, yaw, pitch in keys[1:-1]:
+            feet.toe[f], feet.yaw[f], feet.pitch[f] = toe, yaw, pitch
+        for (f0, t0, y0, p0), (f1, t1, y1, p1) in zip(keys[:-1], keys[1:], strict=True):
+            k = np.arange(f0 + 1, f1)
+            u = (k - f0) / (f1 - f0)
+            w = smoothstep(u)[:, None]
+            feet.toe[k] = (1 - w) * t0 + w * t1
+            feet.yaw[k] = y0 + (y1 - y0) * w[:, 0]
+            feet.pitch[k] = p0 + (p1 - p0) * w[:, 0]
+        if not nxt.swing_keys and nxt.swing_height > 0:
+            k = np.arange(a + 1, b)
+            feet.toe[k, 1] += nxt.swing_height * np.sin(np.pi * (k - a) / (b - a))
+
+
+def _heel_rise_needed(hip, toe, yaw, side: int, reach: float) -> np.ndarray:
+    """Smallest heel rise (pitch on the toe) bringing the ankle within ``reach`` of the hip (or 0)."""
+    q = hip - toe
+    f = forward(yaw)
+    a = -np.sum(q * f, axis=-1)
+    b = q[:, 1]
+    c = (np.sum(q * q, axis=-1) + FOOT[side] ** 2 - reach**2) / (2.0 * FOOT[side])
+    radius = np.hypot(a, b)
+    best = np.arctan2(b, a)  # angle at which the ankle points straight at the hip
+    angle = best - np.arccos(np.clip(c / np.maximum(radius, 1e-9), -1.0, 1.0))
+    return np.clip(angle - FLAT_PITCH[side], 0.0, MAX_HEEL_RISE)
+
+
+def _lowering_needed(hip, ankle, reach: float) -> np.ndarray:
+    """How far the hip must drop for the ankle to be within ``reach`` (0 if it already is)."""
+    d = hip - ankle
+    horizontal = np.hypot(d[:, 0], d[:, 2])
+    allowed = np.sqrt(np.maximum(reach**2 - horizontal**2, 0.0))
+    return np.maximum(d[:, 1] - allowed, 0.0)
+
+
+def _arm_directions(flex, abduct, twist, elbow) -> tuple[np.ndarray, np.ndarray]:
+    """Upper-arm and forearm directions in the chest frame for the left arm's angle convention."""
+    upper_rot = rot_x(-flex) @ rot_z(abduct) @ rot_y(twist)
+    upper = _apply(upper_rot, DOWN)
+    fore = _apply(upper_rot @ rot_x(-elbow), DOWN)
+    return upper, fore
+
+
+def _upper_body(plan: Plan, yaw: np.ndarray, spine_twist: np.ndarray, arm_flex: np.ndarray) -> np.ndarray:
+    """Spine, head and arm joints ``(T, 22, 3)`` relative to the pelvis (legs left at zero)."""
+    n = len(yaw)
+    joints = np.zeros((n, NUM_JOINTS, 3))
+    rot = rot_y(yaw) @ rot_x(plan.pitch)
+    flex, lean = plan.spine[:, 0], plan.spine[:, 1]
+    for joint, name, share in zip(SPINE_JOINTS, ("spine1", "spine2", "spine3"), SPINE_SHARES, strict=True):
+        joints[:, joint] = joints[:, PARENTS[joint]] + BONE_LENGTHS[joint] * (rot @ NEUTRAL_DIR[name])
+        rot = rot @ rot_y(spine_twist * share) @ rot_x(flex * share) @ rot_z(-lean * share)
+    chest = joints[:, SPINE_JOINTS[-1]]
+    joints[:, NECK] = chest + BONE_LENGTHS[NECK] * (rot @ NEUTRAL_DIR["neck"])
+    head_rot = rot @ rot_y(plan.head[:, 1]) @ rot_x(plan.head[:, 0])
+    joints[:, HEAD] = joints[:, NECK] + BONE_LENGTHS[HEAD] * (head_rot @ NEUTRAL_DIR["head"])
+    for side, (collar, shoulder, elbow, wrist) in zip(SIDES, ARM_JOINTS, strict=True):
+        flip = np.array([SIDE_SIGN[side], 1.0, 1.0])  # the right side mirrors the left's directions
+        collar_dir, shoulder_dir = NEUTRAL_DIR["collar"] * flip, NEUTRAL_DIR["shoulder"] * flip
+        joints[:, collar] = chest + BONE_LENGTHS[collar] * (rot @ collar_dir)
+        joints[:, shoulder] = joints[:, collar] + BONE_LENGTHS[shoulder] * (rot @ shoulder_dir)
+        angles = plan.arms[:, side]
+        upper, fore = _arm_directions(arm_flex[:, side], angles[:, 1], angles[:, 2], angles[:, 3])
+        joints[:, elbow] = joints[:, shoulder] + BONE_LENGTHS[elbow] * _apply(rot, upper * flip)
+        joints[:, wrist] = joints[:, elbow] + BONE_LENGTHS[wrist] * _apply(rot, fore * flip)
+    return joints
+
+
+def _legs(joints: np.ndarray, yaw: np.ndarray, feet: tuple[_Feet, _Feet], ankles: list) -> np.ndarray:
+    """Fill hips, knees, ankles and toes of ``joints`` (pelvis set) by two-bone IK towards the feet.
+
+    An ankle out of reach is pulled in along the leg, its toe with it; returns where that happened, per side.
+    """
+    pelvis = joints[:, 0]
+    pelvis_rot = rot_y(yaw)
+    pelvis_fwd = forward(yaw)
+    clamped = []
+    for side, (hip, knee, ankle, toe) in zip(SIDES, LEG_JOINTS, strict=True):
+        ft = feet[side]
+        hip_pos = pelvis + pelvis_rot @ HIP_OFFSETS[side]
+        d = ankles[side] - hip_pos
+        dist = np.linalg.norm(d, axis=-1, keepdims=True)
+        limit = MAX_REACH * LEG_LENGTH[side]
+        clamped.append(dist[:, 0] > limit + 1e-9)
+        shift = d * (np.minimum(dist, limit) / dist - 1.0)
+        # Knees point forward; up for a leg raised forwards (kick), down for a leg reaching far back.
+        lift = np.clip(np.sum(d / dist * pelvis_fwd, axis=-1, keepdims=True), -1.0, 1.0)
+        pole = (1 - np.abs(lift)) * _unit(pelvis_fwd + forward(ft.yaw)) + lift * UP
+        joints[:, hip] = hip_pos
+        joints[:, ankle] = hip_pos + d + shift
+        joints[:, knee] = two_bone_ik(hip_pos, joints[:, ankle], THIGH[side], SHANK[side], pole)
+        joints[:, toe] = ft.toe + shift
+    return np.stack(clamped, axis=1)
+
+
+def center_of_mass(joints: np.ndarray) -> np.ndarray:
+    """Approximate centre of mass ``(..., 3)`` from joints, with the mean SMPL humanoid's segment masses."""
+    points = 0.5 * (joints[..., _MASS_A, :] + joints[..., _MASS_B, :])
+    return np.einsum("...ji,j->...i", points, _MASS_W)
+
+
+def realise(plan: Plan) -> np.ndarray:
+    """Joints ``(T, 22, 3)`` of a plan; ``plan.report["stance_reach_fixes"]`` counts planted feet moved."""
+    n = plan.num_frames
+    feet = tuple(_stance_frames(plan.stances[side], n, side) for side in SIDES)
+    # Gait coupling: arms swing against the legs, the pelvis turns with the forward leg, the chest against it.
+    base_fwd = forward(plan.yaw)
+    split = np.sum((feet[LEFT].toe - feet[RIGHT].toe) * base_fwd, axis=-1)
+    arm_flex = plan.arms[:, :, 0] + plan.gait[:, :2] * np.stack([-split, split], axis=1)
+    yaw = plan.yaw - plan.gait[:, 2] * split
+    spine_twist = plan.spine[:, 2] + plan.gait[:, 3] * split
+
+    pelvis = np.column_stack([plan.pelvis_xz[:, 0], plan.pelvis_y, plan.pelvis_xz[:, 1]])
+    centres = [sole_center(feet[s].toe, feet[s].yaw, s) for s in SIDES]
+    support = plan.support_left[:, None] * centres[LEFT] + (1 - plan.support_left[:, None]) * centres[RIGHT]
+    upper = _upper_body(plan, yaw, spine_twist, arm_flex)
+    ankles = [foot_from_toe(feet[s].toe, feet[s].yaw, feet[s].pitch, s) for s in SIDES]
+    for _ in range(BALANCE_ITERATIONS):
+        joints = upper + pelvis[:, None]
+        _legs(joints, yaw, feet, ankles)
+        com = center_of_mass(joints)
+        pelvis[:, [0, 2]] += plan.balance[:, None] * (support[:, [0, 2]] - com[:, [0, 2]])
+
+    # Over-stretched stance legs: a trailing leg raises its heel on the toe, otherwise the pelvis is lowered
+    # (never in flight).
+    pelvis_rot = rot_y(yaw)
+    hips = [pelvis + pelvis_rot @ HIP_OFFSETS[s] for s in SIDES]
+    drop = np.zeros(n)
+    for side in SIDES:
+        ft = feet[side]
+        trailing = np.sum((hips[side] - ft.toe) * forward(ft.yaw), axis=-1) > 0  # hip ahead of the toe
+        on_toe = ft.stance & (ft.pitch >= 0) & trailing
+        need = _heel_rise_needed(hips[side], ft.toe, ft.yaw, side, MAX_REACH * LEG_LENGTH[side])
+        ft.pitch[on_toe] = np.maximum(ft.pitch[on_toe], need[on_toe])
+        _fill_swings(ft, plan.stances[side], side)
+        ankles[side] = foot_from_toe(ft.toe, ft.yaw, ft.pitch, side)
+        need_drop = _lowering_needed(hips[side], ankles[side], MAX_REACH * LEG_LENGTH[side] - 1e-6)
+        drop = np.maximum(drop, np.where(ft.stance, need_drop, 0.0))
+    smooth_drop = gaussian_filter1d(maximum_filter1d(drop, size=DROP_WINDOW), DROP_SIGMA, mode="nearest")
+    drop = np.where(plan.ballistic, 0.0, np.maximum(drop, smooth_drop))
+    pelvis[:, 1] -= drop
+    joints = upper + pelvis[:, None]
+    clamped = _legs(joints, yaw, feet, ankles)
+    stance = np.stack([feet[s].stance for s in SIDES], axis=1)
+    plan.report["stance_reach_fixes"] = int(np.sum(clamped & stance))
+    return joints
