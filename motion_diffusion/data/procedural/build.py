@@ -18,11 +18,12 @@ from tqdm.auto import tqdm
 from ...motion import Motion, Normalizer, mirror_text
 from ...motion.features import features_to_joints, joints_to_features
 from ...motion.files import write_text
-from ..humanml3d import Caption, write_clip, write_splits
-from .generate import FAMILIES, GeneratedClip, generate_clips
+from ..humanml3d import Caption, read_features, write_clip, write_splits
+from .generate import FAMILIES, GeneratedClip, clip_at
 
 SPLIT_FRACTIONS = {"train": 0.80, "val": 0.05, "test": 0.15}  # HumanML3D's proportions
 DEFAULT_NUM_CLIPS = 1000  # generated clips; the folder holds twice as many with the mirrors
+CHUNK = 20  # clips per worker task
 
 
 def _captions(clip: GeneratedClip, mirrored: bool) -> list[Caption]:
@@ -32,23 +33,28 @@ def _captions(clip: GeneratedClip, mirrored: bool) -> list[Caption]:
     ]
 
 
-def _write_pair(root: Path, name: str, clip: GeneratedClip) -> dict[str, np.ndarray]:
-    """Write a clip and its mirror; return their features (needed for Mean/Std)."""
+def _write_pair(root: Path, name: str, clip: GeneratedClip) -> None:
+    """Write a clip and its mirror (features, recovered joints, captions)."""
     motion = Motion(clip.joints)
-    features = {}
     for clip_name, m, mirrored in ((name, motion, False), ("M" + name, motion.mirror(), True)):
         feats = joints_to_features(m.joints)
         write_clip(root, clip_name, feats, _captions(clip, mirrored), joints=features_to_joints(feats))
-        features[clip_name] = feats
-    return features
 
 
-def _write_chunk(args) -> dict[str, np.ndarray]:
-    root, items = args
-    out = {}
-    for name, clip in items:
-        out.update(_write_pair(root, name, clip))
-    return out
+def _generate_and_write(args) -> tuple[list[str], int]:
+    """Worker: generate clips ``indices`` for ``seed`` and write them; return their families and frame count."""
+    root, indices, seed = args
+    families, frames = [], 0
+    for i in indices:
+        clip = clip_at(i, seed)
+        _write_pair(root, _name(i), clip)
+        families.append(clip.family)
+        frames += 2 * (len(clip.joints) - 1)
+    return families, frames
+
+
+def _name(index: int) -> str:
+    return f"{index:06d}"
 
 
 def split_names(names: list[str], seed: int) -> dict[str, list[str]]:
@@ -66,29 +72,30 @@ def build_dataset(out, num_clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, worker
         raise ValueError(f"num_clips must be at least 20 so that every split gets clips, got {num_clips}")
     root = Path(out)
     start = time.perf_counter()
-    clips = generate_clips(num_clips, seed=seed)
-    names = [f"{i:06d}" for i in range(len(clips))]
-    items = list(zip(names, clips, strict=True))
-    chunks = [(root, items[i : i + 25]) for i in range(0, len(items), 25)]
-    features: dict[str, np.ndarray] = {}
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        for part in tqdm(pool.map(_write_chunk, chunks), total=len(chunks), desc="writing clips", unit="x25"):
-            features.update(part)
-    splits = split_names(names, seed)
-    write_splits(root, splits)
-    Normalizer.fit(features[n] for n in splits["train"]).save(root)
+    chunks = [(root, range(i, min(i + CHUNK, num_clips)), seed) for i in range(0, num_clips, CHUNK)]
     families: dict[str, int] = {}
-    for clip in clips:
-        families[clip.family] = families.get(clip.family, 0) + 1
+    frames = 0
+    with (
+        ProcessPoolExecutor(max_workers=max(1, workers)) as pool,
+        tqdm(total=num_clips, desc="generating clips", unit="clip") as bar,
+    ):
+        for names_of_families, chunk_frames in pool.map(_generate_and_write, chunks):
+            for family in names_of_families:
+                families[family] = families.get(family, 0) + 1
+            frames += chunk_frames
+            bar.update(len(names_of_families))
+    splits = split_names([_name(i) for i in range(num_clips)], seed)
+    write_splits(root, splits)
+    Normalizer.fit(read_features(root / "new_joint_vecs" / f"{n}.npy") for n in splits["train"]).save(root)
     summary = {
         "generator": "motion_diffusion.data.procedural",
         "seed": seed,
-        "num_generated": len(clips),
-        "num_files": len(features),
+        "num_generated": num_clips,
+        "num_files": 2 * num_clips,
         "splits": {k: len(v) for k, v in splits.items()},
         "families": dict(sorted(families.items())),
         "family_specs": sorted(FAMILIES),
-        "frames": int(sum(len(f) for f in features.values())),
+        "frames": frames,
         "seconds_to_build": round(time.perf_counter() - start, 2),
     }
     write_text(root / "dataset.json", json.dumps(summary, indent=2) + "\n")

@@ -104,14 +104,16 @@ def generate_clip(family: str, rng: np.random.Generator, chain: bool = True) -> 
     )
 
 
+def clip_at(index: int, seed: int = 0) -> GeneratedClip:
+    """Clip number ``index`` of the sequence ``generate_clips`` makes for ``seed`` (families dealt round-robin)."""
+    names = list(FAMILIES)
+    cycle, slot = divmod(int(index), len(names))
+    order = np.random.default_rng([seed, cycle, len(names)]).permutation(len(names))
+    return generate_clip(names[order[slot]], np.random.default_rng([seed, int(index)]))
+
+
 def generate_clips(num: int, seed: int = 0) -> list[GeneratedClip]:
     """``num`` clips, deterministic for ``seed``; families balanced round-robin, about 1/3 chained."""
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0:
         raise ValueError(f"num must be a non-negative integer, got {num!r}")
-    names = list(FAMILIES)
-    clips = []
-    for i in range(int(num)):
-        cycle, slot = divmod(i, len(names))
-        order = np.random.default_rng([seed, cycle, len(names)]).permutation(len(names))
-        clips.append(generate_clip(names[order[slot]], np.random.default_rng([seed, i])))
-    return clips
+    return [clip_at(i, seed) for i in range(int(num))]
