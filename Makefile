@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data/embedded
 SEED ?= 0
 
-.PHONY: venv test lint data train train-loop bench clean
+.PHONY: venv test lint data humanoid train train-loop bench clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,9 @@ lint: $(STAMP)
 
 data: $(STAMP)
 	$(PY) -m motion_diffusion.data.procedural --out $(DATA) --seed $(SEED)
+
+humanoid: $(STAMP)
+	$(PY) -m physics_correct.humanoid --out assets/humanoid.xml
 
 train: $(STAMP)
 	@test -f $(DATA)/Mean.npy || $(MAKE) --no-print-directory data
