@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from ...motion import Motion, Normalizer, mirror_text
 from ...motion.features import features_to_joints, joints_to_features
 from ...motion.files import write_text
 from ..humanml3d import Caption, read_features, write_clip, write_splits
-from .generate import FAMILIES, GeneratedClip, clip_at
+from .generate import GeneratedClip, clip_at
 
 SPLIT_FRACTIONS = {"train": 0.80, "val": 0.05, "test": 0.15}  # HumanML3D's proportions
 DEFAULT_NUM_CLIPS = 1000  # generated clips; the folder holds twice as many with the mirrors
@@ -73,17 +74,16 @@ def build_dataset(out, num_clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, worker
     root = Path(out)
     start = time.perf_counter()
     chunks = [(root, range(i, min(i + CHUNK, num_clips)), seed) for i in range(0, num_clips, CHUNK)]
-    families: dict[str, int] = {}
+    clip_families: list[str] = []
     frames = 0
     with (
         ProcessPoolExecutor(max_workers=max(1, workers)) as pool,
         tqdm(total=num_clips, desc="generating clips", unit="clip") as bar,
     ):
-        for names_of_families, chunk_frames in pool.map(_generate_and_write, chunks):
-            for family in names_of_families:
-                families[family] = families.get(family, 0) + 1
+        for chunk_families, chunk_frames in pool.map(_generate_and_write, chunks):
+            clip_families.extend(chunk_families)
             frames += chunk_frames
-            bar.update(len(names_of_families))
+            bar.update(len(chunk_families))
     splits = split_names([_name(i) for i in range(num_clips)], seed)
     write_splits(root, splits)
     Normalizer.fit(read_features(root / "new_joint_vecs" / f"{n}.npy") for n in splits["train"]).save(root)
@@ -93,10 +93,11 @@ def build_dataset(out, num_clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, worker
         "num_generated": num_clips,
         "num_files": 2 * num_clips,
         "splits": {k: len(v) for k, v in splits.items()},
-        "families": dict(sorted(families.items())),
-        "family_specs": sorted(FAMILIES),
+        "main_families": dict(sorted(Counter(f.split("+")[0] for f in clip_families).items())),
+        "chained_clips": sum("+" in f for f in clip_families),
         "frames": frames,
         "seconds_to_build": round(time.perf_counter() - start, 2),
+        "clip_families": {_name(i): f for i, f in enumerate(clip_families)},  # mirrors share their twin's
     }
     write_text(root / "dataset.json", json.dumps(summary, indent=2) + "\n")
     return summary
