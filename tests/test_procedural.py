@@ -103,6 +103,35 @@ def test_bone_lengths_are_exact(clips):
         assert np.abs(bones - BONE_LENGTHS[1:]).max() < 1e-6
 
 
+def test_standing_posture_has_real_body_proportions():
+    """SMPL bone directions: hips below the pelvis, collars rising, shoulders sideways, head up, forward."""
+    joints, _, _ = _build("idle", seed=1)
+    j = joints[0] - [0.0, joints[0, list(FOOT_JOINTS), 1].min(), 0.0]  # floor at the lowest foot joint
+    assert 0.93 < j[0, 1] < 0.97  # real HumanML3D data: mean root height 0.939 m
+    for side, out in (("left", 1.0), ("right", -1.0)):  # the character faces +Z, its left is +X
+        hip = j[JOINT_INDEX[f"{side}_hip"]] - j[0]
+        assert hip[1] < -0.07 and out * hip[0] > 0.05 and abs(hip[2]) < 0.01
+        collar = j[JOINT_INDEX[f"{side}_collar"]] - j[JOINT_INDEX["spine3"]]
+        assert collar[1] > out * collar[0] > 0.05
+        shoulder = j[JOINT_INDEX[f"{side}_shoulder"]] - j[JOINT_INDEX[f"{side}_collar"]]
+        assert out * shoulder[0] > 2.5 * max(abs(shoulder[1]), abs(shoulder[2]))
+    width = np.linalg.norm(j[JOINT_INDEX["left_shoulder"]] - j[JOINT_INDEX["right_shoulder"]])
+    assert 0.3 < width < 0.45
+    head = j[JOINT_INDEX["head"]] - j[JOINT_INDEX["neck"]]
+    assert head[1] > 0.05 and head[2] > 0.03 and abs(head[0]) < 1e-9
+
+
+def test_pelvis_moves_as_one_rigid_body(clips):
+    """Hips and spine1 keep their distances however the pelvis turns and tilts (bows, squats)."""
+    pelvis = [0, JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"], JOINT_INDEX["spine1"]]
+    pairs = [(a, b) for i, a in enumerate(pelvis) for b in pelvis[i + 1 :]]
+    for clip in clips:
+        j = clip.joints
+        distances = np.stack([np.linalg.norm(j[:, a] - j[:, b], axis=-1) for a, b in pairs], axis=1)
+        assert np.ptp(distances, axis=0).max() < 1e-6, clip.family
+        assert (j[:, [1, 2], 1] < j[:, :1, 1] - 0.05).all(), clip.family  # hips stay below the pelvis
+
+
 def test_floor_is_at_the_lowest_joint(clips):
     for clip in clips:
         assert clip.joints[..., 1].min() >= -1e-6

@@ -2,12 +2,14 @@
 
 A :class:`PlanBuilder` grows a plan segment by segment (per-frame pelvis, posture angles and foot contacts);
 :func:`realise` turns it into HumanML3D joints. Every bone is placed as ``parent + length * unit direction``
-with ``skeleton.BONE_LENGTHS``, so bone lengths are exact by construction. Legs are solved by analytic
-two-bone IK towards ankle targets from the planned contacts: a planted foot keeps its toe joint fixed (a
-heel rise pivots on the toe) or, while its toe is lifted, its heel point fixed. ``realise`` also moves the
-pelvis so that the centre of mass is over the support where the plan asks for static balance, raises heels or
-lowers the pelvis where a stance leg would be over-stretched (never in ballistic flight), and couples arm
-swing and pelvis rotation to the feet during locomotion.
+with ``skeleton.BONE_LENGTHS``, so bone lengths are exact by construction; the rest pose's directions come
+from the mean SMPL template (:data:`SMPL_TEMPLATE_OFFSETS`: hips below the pelvis, collars rising), not from
+HumanML3D's raw IK offsets. Legs are solved by analytic two-bone IK towards ankle targets from the planned
+contacts: a planted foot keeps its toe joint fixed (a heel rise pivots on the toe) or, while its toe is
+lifted, its heel point fixed. ``realise`` also moves the pelvis so that the centre of mass is over the support
+where the plan asks for static balance, raises heels or lowers the pelvis where a stance leg would be
+over-stretched (never in ballistic flight), and couples arm swing and pelvis rotation to the feet during
+locomotion.
 
 Frames: Y up, a character with yaw 0 faces +Z and its left is +X; positive yaw turns left (counter-clockwise
 seen from above).
@@ -21,7 +23,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
-from ...motion.skeleton import BONE_LENGTHS, FPS, JOINT_INDEX, NUM_JOINTS, PARENTS, TARGET_OFFSETS
+from ...motion.skeleton import (
+    BONE_LENGTHS,
+    FPS,
+    JOINT_INDEX,
+    JOINT_NAMES,
+    MIRROR_PERMUTATION,
+    NUM_JOINTS,
+    PARENTS,
+)
 
 GRAVITY = 9.81  # m/s^2
 UP = np.array([0.0, 1.0, 0.0])
@@ -39,12 +49,53 @@ THIGH = np.array([BONE_LENGTHS[leg[1]] for leg in LEG_JOINTS])
 SHANK = np.array([BONE_LENGTHS[leg[2]] for leg in LEG_JOINTS])
 FOOT = np.array([BONE_LENGTHS[leg[3]] for leg in LEG_JOINTS])
 LEG_LENGTH = THIGH + SHANK  # hip to ankle, straight
-HIP_OFFSETS = np.array([TARGET_OFFSETS[leg[0]] for leg in LEG_JOINTS])  # in the pelvis frame
+
+# Rest skeleton. HumanML3D's raw offsets are only the IK rest directions (hips straight sideways, collars
+# sideways, ...); in real data every bone points where a real SMPL body's bone points. So the rest pose here
+# takes its bone DIRECTIONS from the neutral mean-shape SMPL template and its LENGTHS from the skeleton.
+# Offsets below are child minus parent joint positions of that template (m; Y up, +X the body's left, +Z
+# forward), read from SMPLSim's smpl_sim/data/assets/mjcf/smpl_humanoid.xml (ZhengyiLuo/SMPLSim), as
+# tabulated in the project's reference notes (physics.md, section 1.3). Only bones whose rest direction the
+# generator uses are listed: knees, ankles, elbows and wrists are placed by leg IK and arm angles (the
+# template's arms are in a T-pose), and a foot's ankle->toe row only sets the downward pitch of a flat foot
+# (its yaw is planned).
+SMPL_TEMPLATE_OFFSETS = {
+    "left_hip": (0.0695, -0.0914, -0.0068),
+    "right_hip": (-0.0677, -0.0905, -0.0043),
+    "spine1": (-0.0025, 0.1090, -0.0267),
+    "spine2": (0.0055, 0.1352, 0.0011),
+    "spine3": (0.0015, 0.0529, 0.0254),
+    "left_foot": (0.0264, -0.0558, 0.1193),
+    "right_foot": (-0.0254, -0.0481, 0.1233),
+    "neck": (-0.0028, 0.2139, -0.0429),
+    "left_collar": (0.0788, 0.1217, -0.0341),
+    "right_collar": (-0.0818, 0.1188, -0.0386),
+    "head": (0.0052, 0.0650, 0.0513),
+    "left_shoulder": (0.0910, 0.0305, -0.0089),
+    "right_shoulder": (-0.0960, 0.0326, -0.0091),
+}
+
+
+def _rest_directions(offsets: dict) -> dict[int, np.ndarray]:
+    """Unit bone directions by joint index, made mirror-symmetric: each bone is averaged with its left/right
+    counterpart reflected in x (a central bone with its own reflection), so mirrored clips stay clean."""
+    reflect = np.array([-1.0, 1.0, 1.0])
+    out = {}
+    for name, offset in offsets.items():
+        j = JOINT_INDEX[name]
+        mean = 0.5 * (np.asarray(offset) + reflect * np.asarray(offsets[JOINT_NAMES[MIRROR_PERMUTATION[j]]]))
+        out[j] = mean / np.linalg.norm(mean)
+    return out
+
+
+REST_DIRECTIONS = _rest_directions(SMPL_TEMPLATE_OFFSETS)  # joint index -> unit direction from its parent
+REST_OFFSETS = {j: BONE_LENGTHS[j] * d for j, d in REST_DIRECTIONS.items()}  # joint index -> offset (m)
+HIP_OFFSETS = np.array([REST_OFFSETS[leg[0]] for leg in LEG_JOINTS])  # in the pelvis frame, below the pelvis
 
 # Foot geometry. The floor is at the height of the toe joint ("foot" joint) of a flat foot, as in HumanML3D.
-FOOT_DROP = 0.06  # height of the ankle joint above the toe joint with the foot flat (m)
+FLAT_PITCH = np.array([np.arcsin(-REST_DIRECTIONS[leg[3]][1]) for leg in LEG_JOINTS])  # ankle->toe, down
+FOOT_DROP = FOOT * np.sin(FLAT_PITCH)  # height of the ankle joint above the toe joint, foot flat, per side
 HEEL_BACK = 0.03  # the heel's floor contact point lies this far behind the ankle (m)
-FLAT_PITCH = np.arcsin(FOOT_DROP / FOOT)  # downward pitch of the ankle->toe bone of a flat foot, per side
 HEEL_TO_TOE = FOOT * np.cos(FLAT_PITCH) + HEEL_BACK  # horizontal heel point -> toe joint, flat foot
 TOE_AHEAD = HEEL_TO_TOE / 2  # toe joint ahead of the sole's centre
 MAX_HEEL_RISE = np.radians(70)  # steepest heel rise on the toe joint
@@ -52,7 +103,8 @@ MAX_HEEL_RISE = np.radians(70)  # steepest heel rise on the toe joint
 # Leg extension limits (hip-ankle distance over the straight leg length): knees stay slightly bent.
 MAX_REACH = 0.998
 STAND_REACH = 0.993  # standing, for the shorter leg
-STAND_HEIGHT = FOOT_DROP + STAND_REACH * LEG_LENGTH.min()  # pelvis height of a relaxed standing pose
+# Pelvis height of a relaxed standing pose: flat feet, legs at STAND_REACH, the hips below the pelvis.
+STAND_HEIGHT = float(np.min(FOOT_DROP + STAND_REACH * LEG_LENGTH - HIP_OFFSETS[:, 1]))
 BALANCE_ITERATIONS = 4
 DROP_WINDOW, DROP_SIGMA = 5, 1.5  # frames: smoothing of the pelvis lowering (a max filter, then a Gaussian)
 
@@ -61,18 +113,6 @@ STANCE_WIDTH = 0.2  # distance between the sole centres (m)
 TOE_OUT = 0.08  # each foot turned outwards (rad)
 NEUTRAL_ARM = (0.0, 0.1, 0.0, 0.15)  # flexion, abduction, twist, elbow flexion (rad)
 
-# Posture of a neutral upright body, as bone directions in the parent's frame (mean SMPL template, left side;
-# the right side mirrors x). Lengths always come from the skeleton.
-_NEUTRAL = {
-    "spine1": (0.0, 0.109, -0.027),
-    "spine2": (0.0, 0.135, 0.001),
-    "spine3": (0.0, 0.053, 0.025),
-    "neck": (0.0, 0.214, -0.043),
-    "head": (0.0, 0.065, 0.051),
-    "collar": (0.080, 0.120, -0.036),
-    "shoulder": (0.093, 0.032, -0.009),
-}
-NEUTRAL_DIR = {k: np.asarray(v) / np.linalg.norm(v) for k, v in _NEUTRAL.items()}
 SPINE_SHARES = (0.3, 0.35, 0.35)  # how spine flexion, lean and twist are spread over spine1..spine3
 
 # Segment masses (kg) of the mean SMPL humanoid, each at the midpoint of two joints (for the centre of mass).
@@ -176,6 +216,16 @@ def leftward(yaw) -> np.ndarray:
 
 def _apply(rot: np.ndarray, vec: np.ndarray) -> np.ndarray:
     return np.einsum("...ij,...j->...i", rot, vec)
+
+
+def pelvis_rotation(yaw, pitch=0.0) -> np.ndarray:
+    """Rotation matrices of a pelvis turned by ``yaw`` (left) and tilted forward by ``pitch``."""
+    return rot_y(yaw) @ rot_x(pitch)
+
+
+def hip_position(pelvis, yaw, pitch, side: int) -> np.ndarray:
+    """Hip joint(s) of ``side`` for a pelvis at ``pelvis`` turned by ``yaw`` and tilted by ``pitch``."""
+    return pelvis + _apply(pelvis_rotation(yaw, pitch), HIP_OFFSETS[side])
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -477,20 +527,19 @@ def _upper_body(plan: Plan, yaw: np.ndarray, spine_twist: np.ndarray, arm_flex: 
     """Spine, head and arm joints ``(T, 22, 3)`` relative to the pelvis (legs left at zero)."""
     n = len(yaw)
     joints = np.zeros((n, NUM_JOINTS, 3))
-    rot = rot_y(yaw) @ rot_x(plan.pitch)
+    rot = pelvis_rotation(yaw, plan.pitch)
     flex, lean = plan.spine[:, 0], plan.spine[:, 1]
-    for joint, name, share in zip(SPINE_JOINTS, ("spine1", "spine2", "spine3"), SPINE_SHARES, strict=True):
-        joints[:, joint] = joints[:, PARENTS[joint]] + BONE_LENGTHS[joint] * (rot @ NEUTRAL_DIR[name])
+    for joint, share in zip(SPINE_JOINTS, SPINE_SHARES, strict=True):
+        joints[:, joint] = joints[:, PARENTS[joint]] + rot @ REST_OFFSETS[joint]
         rot = rot @ rot_y(spine_twist * share) @ rot_x(flex * share) @ rot_z(-lean * share)
     chest = joints[:, SPINE_JOINTS[-1]]
-    joints[:, NECK] = chest + BONE_LENGTHS[NECK] * (rot @ NEUTRAL_DIR["neck"])
+    joints[:, NECK] = chest + rot @ REST_OFFSETS[NECK]
     head_rot = rot @ rot_y(plan.head[:, 1]) @ rot_x(plan.head[:, 0])
-    joints[:, HEAD] = joints[:, NECK] + BONE_LENGTHS[HEAD] * (head_rot @ NEUTRAL_DIR["head"])
+    joints[:, HEAD] = joints[:, NECK] + head_rot @ REST_OFFSETS[HEAD]
     for side, (collar, shoulder, elbow, wrist) in zip(SIDES, ARM_JOINTS, strict=True):
-        flip = np.array([SIDE_SIGN[side], 1.0, 1.0])  # the right side mirrors the left's directions
-        collar_dir, shoulder_dir = NEUTRAL_DIR["collar"] * flip, NEUTRAL_DIR["shoulder"] * flip
-        joints[:, collar] = chest + BONE_LENGTHS[collar] * (rot @ collar_dir)
-        joints[:, shoulder] = joints[:, collar] + BONE_LENGTHS[shoulder] * (rot @ shoulder_dir)
+        flip = np.array([SIDE_SIGN[side], 1.0, 1.0])  # the right arm's angles mirror the left's
+        joints[:, collar] = chest + rot @ REST_OFFSETS[collar]
+        joints[:, shoulder] = joints[:, collar] + rot @ REST_OFFSETS[shoulder]
         angles = plan.arms[:, side]
         upper, fore = _arm_directions(arm_flex[:, side], angles[:, 1], angles[:, 2], angles[:, 3])
         joints[:, elbow] = joints[:, shoulder] + BONE_LENGTHS[elbow] * _apply(rot, upper * flip)
@@ -498,18 +547,17 @@ def _upper_body(plan: Plan, yaw: np.ndarray, spine_twist: np.ndarray, arm_flex: 
     return joints
 
 
-def _legs(joints: np.ndarray, yaw: np.ndarray, feet: tuple[_Feet, _Feet], ankles: list) -> np.ndarray:
+def _legs(joints: np.ndarray, yaw, pitch, feet: tuple[_Feet, _Feet], ankles: list) -> np.ndarray:
     """Fill hips, knees, ankles and toes of ``joints`` (pelvis set) by two-bone IK towards the feet.
 
     An ankle out of reach is pulled in along the leg, its toe with it; returns where that happened, per side.
     """
     pelvis = joints[:, 0]
-    pelvis_rot = rot_y(yaw)
     pelvis_fwd = forward(yaw)
     clamped = []
     for side, (hip, knee, ankle, toe) in zip(SIDES, LEG_JOINTS, strict=True):
         ft = feet[side]
-        hip_pos = pelvis + pelvis_rot @ HIP_OFFSETS[side]
+        hip_pos = hip_position(pelvis, yaw, pitch, side)
         d = ankles[side] - hip_pos
         dist = np.linalg.norm(d, axis=-1, keepdims=True)
         limit = MAX_REACH * LEG_LENGTH[side]
@@ -549,14 +597,13 @@ def realise(plan: Plan) -> np.ndarray:
     ankles = [foot_from_toe(feet[s].toe, feet[s].yaw, feet[s].pitch, s) for s in SIDES]
     for _ in range(BALANCE_ITERATIONS):
         joints = upper + pelvis[:, None]
-        _legs(joints, yaw, feet, ankles)
+        _legs(joints, yaw, plan.pitch, feet, ankles)
         com = center_of_mass(joints)
         pelvis[:, [0, 2]] += plan.balance[:, None] * (support[:, [0, 2]] - com[:, [0, 2]])
 
     # Over-stretched stance legs: a trailing leg raises its heel on the toe, otherwise the pelvis is lowered
     # (never in flight).
-    pelvis_rot = rot_y(yaw)
-    hips = [pelvis + pelvis_rot @ HIP_OFFSETS[s] for s in SIDES]
+    hips = [hip_position(pelvis, yaw, plan.pitch, s) for s in SIDES]
     drop = np.zeros(n)
     for side in SIDES:
         ft = feet[side]
@@ -572,7 +619,7 @@ def realise(plan: Plan) -> np.ndarray:
     drop = np.where(plan.ballistic, 0.0, np.maximum(drop, smooth_drop))
     pelvis[:, 1] -= drop
     joints = upper + pelvis[:, None]
-    clamped = _legs(joints, yaw, feet, ankles)
+    clamped = _legs(joints, yaw, plan.pitch, feet, ankles)
     stance = np.stack([feet[s].stance for s in SIDES], axis=1)
     plan.report["stance_reach_fixes"] = int(np.sum(clamped & stance))
     return joints

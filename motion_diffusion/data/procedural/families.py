@@ -18,7 +18,6 @@ from ...motion.skeleton import FPS
 from .body import (
     FLAT_PITCH,
     GRAVITY,
-    HIP_OFFSETS,
     LEFT,
     LEG_LENGTH,
     MAX_REACH,
@@ -34,8 +33,8 @@ from .body import (
     foot_from_toe,
     forward,
     hermite,
+    hip_position,
     leftward,
-    rot_y,
     smoothstep,
     sole_center,
     toe_from_ankle,
@@ -130,11 +129,11 @@ def _stance_masks(n: int, steps: list[tuple], b: PlanBuilder):
 
 def _max_pelvis_height(pelvis_xz, yaw, toe, foot_yaw, pitch, side) -> float:
     """Highest pelvis over ``pelvis_xz`` from which the planted foot (flat toe, pitch) is within reach."""
-    hip = xyz(pelvis_xz) + rot_y(yaw) @ HIP_OFFSETS[side]
+    hip = hip_position(xyz(pelvis_xz), yaw, 0.0, side)  # for a pelvis at y = 0
     ankle = foot_from_toe(xyz(toe), foot_yaw, pitch, side)
     horizontal = np.hypot(*xz(hip - ankle))
     reach = EVENT_REACH * MAX_REACH * LEG_LENGTH[side]
-    return float(ankle[1] + np.sqrt(max(reach**2 - horizontal**2, 0.0)))
+    return float(ankle[1] + np.sqrt(max(reach**2 - horizontal**2, 0.0)) - hip[1])
 
 
 def _locomotion_height(c: dict, planted, anchor, foot_yaw, gait: Gait, first_lift: int, end_land: int):
@@ -357,7 +356,7 @@ def kick(b: PlanBuilder, rng: np.random.Generator, *, side: int, angle: float, c
     stance = 1 - side
     fwd = forward(b.facing)
     pelvis = xyz(b.sole(stance), STAND_HEIGHT)  # over the stance foot
-    hip = pelvis + rot_y(b.facing) @ HIP_OFFSETS[side]
+    hip = hip_position(pelvis, b.facing, 0.0, side)
     yaw = b.foot_yaw(side)
 
     def key(ankle, pitch):

@@ -105,7 +105,7 @@ def generate_clip(family: str, rng: np.random.Generator, chain: bool = True) -> 
 
 
 def clip_at(index: int, seed: int = 0) -> GeneratedClip:
-    """Clip number ``index`` of the sequence ``generate_clips`` makes for ``seed`` (families dealt round-robin)."""
+    """Clip ``index`` of the sequence ``generate_clips`` makes for ``seed`` (families dealt round-robin)."""
     names = list(FAMILIES)
     cycle, slot = divmod(int(index), len(names))
     order = np.random.default_rng([seed, cycle, len(names)]).permutation(len(names))
