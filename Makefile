@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data/embedded
 SEED ?= 0
 
-.PHONY: venv test lint data humanoid train train-loop bench clean
+.PHONY: venv test lint data humanoid train evaluator train-loop bench clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,10 @@ humanoid: $(STAMP)
 train: $(STAMP)
 	@test -f $(DATA)/Mean.npy || $(MAKE) --no-print-directory data
 	$(PY) -m motion_diffusion.train --data $(DATA) --preset tiny --out runs/tiny
+
+evaluator: $(STAMP)
+	@test -f $(DATA)/Mean.npy || $(MAKE) --no-print-directory data
+	$(PY) -m motion_diffusion.evaluator train --data $(DATA) --out $(DATA)/evaluator --seed $(SEED)
 
 train-loop: $(STAMP)
 	@test -f $(DATA)/Mean.npy || $(MAKE) --no-print-directory data
