@@ -10,9 +10,6 @@ Folder layout (written to a temporary folder, then renamed into place)::
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..data.humanml3d import Caption
+from ..motion.files import atomic_folder
 from ..motion.normalize import Normalizer
 from ..text import TextEmbedder
 from .base import motion_batch
@@ -88,10 +86,7 @@ class ContrastiveTextMotionEvaluator:
 
     def save(self, folder) -> Path:
         """Write the evaluator folder atomically."""
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-        try:
+        with atomic_folder(folder) as tmp:
             meta = {
                 "format": FORMAT_VERSION,
                 "architecture": self.config.to_dict(),
@@ -102,12 +97,6 @@ class ContrastiveTextMotionEvaluator:
             weights = {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
             save_file(weights, tmp / WEIGHTS_FILE)
             self.normalizer.save(tmp)
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return folder
 
     @classmethod

@@ -13,14 +13,12 @@ A run folder keeps its checkpoints as ``checkpoints/step_<step>``.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..motion.files import atomic_folder
 from ..motion.normalize import Normalizer
 from .denoiser import MotionDenoiser
 from .presets import ModelConfig
@@ -95,10 +93,7 @@ def save_checkpoint(
     state: dict | None = None,
 ) -> Path:
     """Write a checkpoint folder atomically (a half-written checkpoint is never visible under ``folder``)."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+    with atomic_folder(folder) as tmp:
         (tmp / CONFIG_FILE).write_text(json.dumps({"format": FORMAT_VERSION, **config}, indent=2) + "\n")
         save_file(_cpu(model.state_dict()), tmp / MODEL_FILE)
         if ema is not None:
@@ -106,12 +101,6 @@ def save_checkpoint(
         if state is not None:
             torch.save(state, tmp / STATE_FILE)
         normalizer.save(tmp)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 
