@@ -1,9 +1,10 @@
 """``correct(motion)``: track a motion with the simulated humanoid and return the simulated motion.
 
 Pipeline for one clip (HumanML3D joints, Y-up, any fps):
-reference clean-up (teleports, sinking, stance-foot locking, swing clearance) -> IK retargeting ->
-smoothed reference at the control rate -> plan (PD targets, weight-support feed-forward, assist targets) ->
-CPU MuJoCo simulation with fall handling -> the 22 simulated joint bodies at the input frame times.
+reference clean-up (teleports, sinking, hovering, stance-foot locking, swing clearance) -> IK retargeting,
+planted toes laid flat -> smoothed reference at the control rate -> plan (PD targets, weight-support
+feed-forward per support, assist targets) -> CPU MuJoCo simulation with fall handling -> the 22 simulated joint
+bodies at the input frame times.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from motion_diffusion.motion.skeleton import FEATURE_DIM, FPS, NUM_JOINTS
 
 from . import humanoid
 from .backends.mujoco_cpu import simulate
-from .controller import ControllerConfig, Plan, build_plan, prepare_reference
+from .controller import ControllerConfig, Plan, build_plan, prepare_reference, support_index
 from .metrics import MIN_FRAMES, physics_metrics
 from .retarget import (
     IKResult,
     check_pose,
     fit_branch_offsets,
     flat_foot_heights,
+    level_toes,
     model_bone_lengths,
     mujoco_to_joints,
     reference_trajectory,
@@ -38,6 +40,7 @@ from .retarget import (
 )
 
 MM = 1000.0
+SATURATED = 0.99  # the assist counts as saturated at this fraction of its cap
 
 
 @dataclass(frozen=True)
@@ -80,15 +83,14 @@ def plan_motion(joints: np.ndarray, fps: float, config: ControllerConfig, model)
     check_pose(joints, model_bone_lengths(model))
     if config.fit_skeleton:
         model = with_offsets(model, fit_branch_offsets(model, joints))
-    prepared, weights, teleports = prepare_reference(
-        joints, fps, flat_foot_heights(model), config.lock_feet, config.swing_clearance
-    )
-    ik = retarget(prepared, model)
+    prepared = prepare_reference(joints, fps, flat_foot_heights(model), config.lock_feet, config.swing_clearance)
+    ik = retarget(prepared.joints, model)
+    qpos = level_toes(model, ik.qpos, prepared.toe_weights)
     rate = 1.0 / (model.opt.timestep * config.control_substeps)
-    reference = reference_trajectory(ik.qpos, fps, rate, config.smooth_sigma)
-    dense_weights = _resample(weights, np.arange(len(joints)) / fps, reference.times)
+    reference = reference_trajectory(qpos, fps, rate, config.smooth_sigma)
+    dense_weights = _resample(prepared.weights, np.arange(len(joints)) / fps, reference.times)
     plan = build_plan(model, reference, dense_weights, config.control_substeps, config.feedforward)
-    return Planned(model, plan, ik, teleports)
+    return Planned(model, plan, ik, prepared.teleports)
 
 
 def correct_joints(joints, fps: float = FPS, config: ControllerConfig | None = None, model=None):
@@ -107,8 +109,10 @@ def correct_joints(joints, fps: float = FPS, config: ControllerConfig | None = N
 
     force = np.linalg.norm(rollout.assist[:, :3], axis=1)
     torque = np.linalg.norm(rollout.assist[:, 3:], axis=1)
-    caps = np.abs(model.actuator_forcerange[humanoid.assist_actuator_ids(model), 1])
-    saturated = np.any(np.abs(rollout.assist) >= 0.99 * caps, axis=1) & (caps > 0).any()
+    weight = humanoid.total_mass(model) * -model.opt.gravity[2]
+    saturated = (force >= SATURATED * config.assist_force * weight) & (config.assist_force > 0)
+    saturated |= (torque >= SATURATED * config.assist_torque) & (config.assist_torque > 0)
+    residual = plan.root_residual[:, support_index(True, True)]  # what the reference asks of the root
     seconds = time.perf_counter() - start
     report = {
         "falls": len(rollout.falls),
@@ -119,12 +123,12 @@ def correct_joints(joints, fps: float = FPS, config: ControllerConfig | None = N
         "assist_mean_nm": float(torque.mean()),
         "assist_max_nm": float(torque.max()),
         "assist_saturated": float(saturated.mean()),
-        "assist_mean_bw": float(force.mean() / (humanoid.total_mass(model) * -model.opt.gravity[2])),
+        "assist_mean_bw": float(force.mean() / weight),
         "mpjpe_mm": float(np.linalg.norm(out - joints, axis=-1).mean() * MM),
         "max_body_error_mm": float(rollout.error.max() * MM),
         "ik_error_mm": float(ik.error.mean() * MM),
-        "reference_residual_mean_n": float(np.linalg.norm(plan.root_residual[:, :3], axis=1).mean()),
-        "reference_residual_mean_nm": float(np.linalg.norm(plan.root_residual[:, 3:], axis=1).mean()),
+        "reference_residual_mean_n": float(np.linalg.norm(residual[:, :3], axis=1).mean()),
+        "reference_residual_mean_nm": float(np.linalg.norm(residual[:, 3:], axis=1).mean()),
         "teleported_frames": planned.teleports,
         "metrics_before": physics_metrics(joints, fps),
         "metrics_after": physics_metrics(out, fps),

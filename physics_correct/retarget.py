@@ -235,6 +235,39 @@ def solve_ik(model, targets: np.ndarray, seed: np.ndarray | None = None) -> IKRe
     return IKResult(qpos=qpos, error=error)
 
 
+TOE_BODIES = ("left_foot", "right_foot")
+
+
+def level_toes(model, qpos: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Set the toe hinges so each toe body lies level (flat on the floor, heading with its foot), blended in by
+    ``weights`` (T, 2) in [0, 1] (left, right; 1 = toe planted); returns a new qpos (T, nq).
+
+    The toe bodies carry no HumanML3D joint, so IK leaves them in line with the foot. Then a heel rise rolls the
+    whole foot over the toe capsule and the toe joint slides forward; with the toes level the foot hinges at
+    the toe joint, which stays where it is, as in the data.
+    """
+    import mujoco
+
+    _, hinges = _model_rest(model)
+    data = mujoco.MjData(model)
+    out = qpos.copy()
+    frames = np.flatnonzero(np.any(weights > 0, axis=1))
+    feet = [model.body_parentid[model.body(toe).id] for toe in TOE_BODIES]
+    rotations = np.empty((len(frames), 2, 3, 3))  # world rotation of each foot (ankle body)
+    for i, t in enumerate(frames):
+        data.qpos[:] = qpos[t]
+        mujoco.mj_kinematics(model, data)
+        rotations[i] = data.xmat[feet].reshape(2, 3, 3)
+    for side, toe in enumerate(TOE_BODIES):
+        order, adr, ranges = hinges[toe]
+        foot = rotations[:, side]
+        heading = np.arctan2(-foot[:, 0, 1], foot[:, 1, 1])  # the model faces -y
+        level = np.einsum("tji,tjk->tik", foot, Rotation.from_euler("z", heading[:, None]).as_matrix())
+        angles = np.clip(Rotation.from_matrix(level).as_euler(order), ranges[:, 0], ranges[:, 1])
+        out[frames, adr : adr + 3] += weights[frames, side, None] * (angles - qpos[frames, adr : adr + 3])
+    return out
+
+
 def fit_branch_offsets(model, joints) -> dict[str, np.ndarray]:
     """Rest offsets of the children of the branching bodies (pelvis, spine3) that best fit a clip.
 

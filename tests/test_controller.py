@@ -15,7 +15,9 @@ from motion_diffusion.motion.skeleton import FEATURE_DIM, FOOT_JOINTS, FPS, JOIN
 from physics_correct import humanoid, retarget
 from physics_correct.backends import SimulationError
 from physics_correct.controller import ControllerConfig, LawConstants, control, wholebody_torques
-from physics_correct.controller.balance import FootModel
+from physics_correct.controller.balance import FootModel, support_index, support_torques
+from physics_correct.controller.law import assist_limits
+from physics_correct.controller.reference import contact_weights, lower_hovering
 from physics_correct.correct import CorrectionResult, correct, correct_joints, plan_motion
 
 ANKLES = (JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"])
@@ -156,6 +158,28 @@ def test_sink_is_repaired(stand):
     assert after["phys_err_mm"] <= 0.4 * before["phys_err_mm"]
 
 
+def test_hovering_is_lowered_and_jumps_keep_their_flight(stand):
+    """The reference clean-up puts a hovering body back on the floor but leaves a ballistic flight alone."""
+    hovering = _hover(stand)
+    lowered = lower_hovering(hovering, FPS)
+    assert np.abs(lowered - stand).max() < 0.01
+    jump = stand.copy()
+    flight = np.arange(20, 28)  # 0.4 s in the air, 20 cm high: ballistic
+    jump[flight, :, 1] += 0.2 * np.sin(np.pi * (flight - 19) / 9)[:, None]
+    assert np.array_equal(lower_hovering(jump, FPS), jump)
+
+
+def test_support_weights_stay_inside_the_contacts():
+    """Weights ramp up after a touchdown and down before a lift-off, and are 0 whenever the foot is in the air."""
+    contacts = np.zeros((20, 4), dtype=bool)
+    contacts[5:15, :2] = True  # the left foot stands for 10 frames, its toe for the first 8
+    contacts[13:15, 1] = False
+    feet, toes = contact_weights(contacts)
+    assert np.all(feet[~contacts[:, :2].any(axis=1), 0] == 0.0) and np.all(feet[:, 1] == 0.0)
+    assert 0.0 < feet[5, 0] < feet[7, 0] == pytest.approx(1.0, abs=0.01) and 0.0 < feet[14, 0] < 1.0
+    assert np.all(toes[13:, 0] == 0.0) and toes[9, 0] == pytest.approx(1.0, abs=0.01)
+
+
 def test_teleported_frame_is_removed(stand):
     jumped = stand.copy()
     jumped[30, :, 2] += 1.0
@@ -243,6 +267,50 @@ def test_feedforward_puts_the_weight_on_the_feet(model):
     assert residual[2] == pytest.approx(humanoid.total_mass(model) * 9.81, rel=1e-3)
 
 
+def test_feedforward_for_each_support(model):
+    """One row per support the simulation may meet: no foot leaves the whole weight to the root; one foot of a
+    two-footed stance carries the weight but cannot hold the centre of mass between the feet (a roll moment
+    is left over); both feet leave nothing. Edge forces are non-negative, so no foot ever pulls."""
+    feet = FootModel.of(model)
+    data = mujoco.MjData(feet.free_model)
+    still = np.zeros(model.nv)
+    taus, residuals = support_torques(feet, data, model.qpos0, still, still, np.array([1.0, 1.0]))
+    weight = humanoid.total_mass(model) * 9.81
+    assert residuals[support_index(False, False), 2] == pytest.approx(weight, rel=1e-3)
+    assert np.abs(residuals[support_index(True, True)]).max() < 1.0
+    for side in ((True, False), (False, True)):
+        row = residuals[support_index(*side)]
+        assert abs(row[2]) < 0.05 * weight and np.linalg.norm(row[3:]) > 10.0
+    assert np.allclose(taus[:, :6], 0.0)
+    # A foot that the reference does not load (weight 0) never pushes, whatever the simulation's support.
+    _, residuals = support_torques(feet, data, model.qpos0, still, still, np.array([1.0, 0.0]))
+    assert np.allclose(residuals[support_index(False, True)], residuals[support_index(False, False)])
+
+
+def test_assist_limits_cap_the_magnitude(model):
+    """The per-axis limits of one step form a box inside the ball of the cap, stretched along the push."""
+    consts = LawConstants.of(model)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        ctrl = rng.normal(scale=0.2, size=model.nu)
+        length, velocity = rng.normal(scale=0.05, size=6), rng.normal(size=6)
+        limits = assist_limits(consts, ctrl, length, velocity, 200.0, 80.0)
+        push = consts.assist_kp * (ctrl[consts.assist_act] - length) - consts.assist_kv * velocity
+        assert np.linalg.norm(limits[:3]) == pytest.approx(200.0) and np.linalg.norm(limits[3:]) == pytest.approx(80.0)
+        assert np.allclose(limits[:3] / 200.0, np.abs(push[:3]) / np.linalg.norm(push[:3]))
+        assert np.allclose(limits[3:] / 80.0, np.abs(push[3:]) / np.linalg.norm(push[3:]))
+
+
+def test_the_assist_never_exceeds_its_caps(walk):
+    """Per-axis caps would let the force reach sqrt(3) times the cap; the magnitude stays under it."""
+    config = ControllerConfig(assist_force=0.05, assist_torque=10.0)
+    _, report = correct_joints(walk, config=config)
+    weight = humanoid.total_mass(humanoid.load_humanoid()) * 9.81
+    assert report["assist_saturated"] > 0.1  # the small caps bind ...
+    assert report["assist_max_n"] <= 0.05 * weight * (1 + 1e-6)  # ... on the magnitude
+    assert report["assist_max_nm"] <= 10.0 * (1 + 1e-6)
+
+
 def test_balance_layer_is_silent_on_the_reference(model, walk):
     """With the body exactly on the reference, the law's output is the plan's targets plus the feed-forward."""
     planned = plan_motion(walk, FPS, ControllerConfig(), model)
@@ -250,7 +318,9 @@ def test_balance_layer_is_silent_on_the_reference(model, walk):
     for k in (0, plan.num_steps // 2):
         ctrl = control(consts, plan, k, plan.qpos[k, :7], plan.foot_pose[k], np.array([0.5, 0.5]))
         expected = plan.ctrl[k].copy()
-        expected[consts.hinge_act] += plan.tau_ff[k] / consts.kp
+        both = support_index(True, True)
+        expected[consts.hinge_act] += plan.tau_ff[k, both] / consts.kp
+        expected[consts.assist_act] += plan.root_residual[k, both] / consts.assist_kp
         assert np.allclose(ctrl, expected, atol=1e-9)
         moved = plan.foot_pose[k].copy()
         moved[:, 0] += 0.05  # feet 5 cm to the side of the reference: the stance legs react

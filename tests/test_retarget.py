@@ -77,6 +77,35 @@ def test_analytic_seed_gets_the_bone_directions(model):
     assert error < 0.03 and error < 0.2 * rest.mean()
 
 
+def test_level_toes_lays_planted_toes_flat_and_keeps_the_joints(model):
+    """A heel rise on turned feet: with the toes planted (weight 1), the toe bodies lie level and head with the
+    foot; weight 0 leaves them alone, 0.5 goes halfway; no HumanML3D joint moves."""
+    import mujoco
+
+    qpos = np.tile(model.qpos0, (3, 1))
+    for side in ("left", "right"):
+        qpos[:, model.joint(f"{side}_ankle_x").qposadr[0]] = -0.5  # heel up
+        qpos[:, model.joint(f"{side}_hip_z").qposadr[0]] = 0.3  # turned, so the heading matters
+    weights = np.array([[1.0, 1.0], [1.0, 0.0], [0.5, 1.0]])
+    leveled = retarget.level_toes(model, qpos, weights)
+    assert np.allclose(retarget.qpos_to_joints(model, leveled), retarget.qpos_to_joints(model, qpos))
+    data = mujoco.MjData(model)
+    data.qpos[:] = leveled[0]
+    mujoco.mj_kinematics(model, data)
+    for toe in retarget.TOE_BODIES:
+        rot = data.xmat[model.body(toe).id].reshape(3, 3)
+        foot = data.xmat[model.body_parentid[model.body(toe).id]].reshape(3, 3)
+        assert rot[2, 2] == pytest.approx(1.0, abs=1e-6)  # level
+        assert np.arctan2(-rot[0, 1], rot[1, 1]) == pytest.approx(np.arctan2(-foot[0, 1], foot[1, 1]), abs=1e-6)
+    toe = {
+        side: slice(adr, adr + 3)
+        for side, adr in enumerate(model.jnt_qposadr[model.body(name).jntadr[0]] for name in retarget.TOE_BODIES)
+    }
+    assert not np.allclose(leveled[0, toe[1]], qpos[0, toe[1]])
+    assert np.array_equal(leveled[1, toe[1]], qpos[1, toe[1]])
+    assert np.allclose(leveled[2, toe[0]], 0.5 * (qpos[2, toe[0]] + leveled[0, toe[0]]))
+
+
 def test_reference_trajectory_interpolates_and_differentiates(model):
     fps, rate = 20.0, 120.0
     qpos = smooth_qpos(model, seconds=2.0, seed=7)

@@ -9,7 +9,7 @@ import numpy as np
 from .. import humanoid
 from ..controller.balance import FootModel, feet_loads
 from ..controller.config import ControllerConfig
-from ..controller.law import LawConstants, body_error, control
+from ..controller.law import LawConstants, assist_limits, body_error, control
 from ..controller.plan import Plan
 from . import SimulationError
 
@@ -46,7 +46,7 @@ def simulate(model, plan: Plan, config: ControllerConfig, consts: LawConstants |
     """Track ``plan`` from its first reference state; see ``ControllerConfig`` for caps and fall handling."""
     import mujoco
 
-    humanoid.set_assist_caps(model, config.assist_force, config.assist_torque)
+    force_cap = config.assist_force * humanoid.total_mass(model) * -model.opt.gravity[2]
     consts = LawConstants.of(model, balance=config.balance) if consts is None else consts
     feet = FootModel.of(model)
     foot_ids = list(feet.foot_ids)
@@ -75,7 +75,17 @@ def simulate(model, plan: Plan, config: ControllerConfig, consts: LawConstants |
         qpos[k] = data.qpos
         body_pos[k] = data.xpos[ids]
         foot_pose = np.concatenate([data.xpos[foot_ids], data.xquat[foot_ids]], axis=1)
-        data.ctrl[:] = control(consts, plan, k, data.qpos[:7], foot_pose, feet_loads(feet, model, data))
+        loads = feet_loads(feet, model, data)
+        data.ctrl[:] = control(consts, plan, k, data.qpos[:7], foot_pose, loads)
+        limits = assist_limits(
+            consts,
+            data.ctrl,
+            data.actuator_length[assist_ids],
+            data.actuator_velocity[assist_ids],
+            force_cap,
+            config.assist_torque,
+        )
+        model.actuator_forcerange[assist_ids] = np.stack([-limits, limits], axis=1)
         data.mocap_pos[mocap] = plan.mocap_pos[k]
         data.mocap_quat[mocap] = plan.mocap_quat[k]
         mujoco.mj_step(model, data, nstep=plan.substeps)
@@ -85,4 +95,5 @@ def simulate(model, plan: Plan, config: ControllerConfig, consts: LawConstants |
                 f"the simulation became unstable at {k / plan.rate:.2f} s (velocities {np.max(np.abs(data.qvel)):.3g});"
                 " check the input for absurd poses or lower the timestep"
             )
+    humanoid.set_assist_caps(model, config.assist_force, config.assist_torque)  # leave the model as configured
     return Rollout(qpos=qpos, body_pos=body_pos, assist=assist, error=error, falls=tuple(falls))

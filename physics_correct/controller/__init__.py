@@ -1,9 +1,9 @@
 """The default imitation controller: reference clean-up, the plan (PD targets, feed-forward, assist targets),
 the whole-body balance layer and the per-step control law."""
 
-from .balance import FootModel, feet_loads, wholebody_torques
+from .balance import FootModel, feet_loads, support_index, support_torques, wholebody_torques
 from .config import ControllerConfig
-from .law import LawConstants, body_error, control, foot_pose_error
+from .law import LawConstants, assist_limits, body_error, control, foot_pose_error
 from .plan import Plan, build_plan
 from .reference import prepare_reference
 
@@ -12,11 +12,14 @@ __all__ = [
     "FootModel",
     "LawConstants",
     "Plan",
+    "assist_limits",
     "body_error",
     "build_plan",
     "control",
     "foot_pose_error",
     "feet_loads",
     "prepare_reference",
+    "support_index",
+    "support_torques",
     "wholebody_torques",
 ]

@@ -1,17 +1,16 @@
-"""Whole-body inverse dynamics with foot contact wrenches: the feed-forward and the balance layer.
+"""Whole-body inverse dynamics with foot contact forces: the weight-support feed-forward of the plan.
 
 Given a state (qpos, qvel) and desired accelerations, inverse dynamics without contacts gives the
 generalized force the motion needs, including a 6-D wrench on the free root that only the feet can
-supply. The feet in contact share that wrench (weighted least squares over a force and a moment per foot),
-each foot's wrench is then clipped to what a foot on the floor can push: a unilateral normal force, the
-friction cone, and a centre of pressure inside the sole. What the feet cannot supply (the root residual r)
-changes the root's acceleration by -M_rr^-1 r; the joint torques are computed for that realisable root
-acceleration, tau_j = tau_id_j - M_jr M_rr^-1 r - J_c,j^T f, so they never push the pelvis the wrong way
-when the desired root motion is out of the feet's reach.
+supply. Each foot touches the floor at the ends of its heel, ball and toe capsules; the points of a
+supporting foot that are on the floor push with forces inside linearised friction cones (four edges per
+point, non-negative weights). Non-negative least squares picks the edge forces whose wrench on the root is
+closest to the one needed, with a small penalty that shares the load between the feet by their support
+weights. The contact forces are then taken out of the generalized force: what is left on the root is the
+residual the feet cannot supply (the root assist's job), the rest are the joint torques.
 
-Used twice: open loop on the reference (the weight-support feed-forward of the plan) and closed loop on
-the simulated state with the root pulled toward the reference (the balance layer: the stance legs push on
-the floor so the centre of mass and the pelvis orientation follow the reference).
+Unlike one wrench per foot inside a fixed centre-of-pressure box, the points follow the foot's pose: a foot
+on its toes pushes through its toe points only, a flat foot anywhere between heel and toes.
 """
 
 from __future__ import annotations
@@ -20,28 +19,40 @@ import copy
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import nnls
 
 FOOT_BODIES = ("left_ankle", "right_ankle")
 FOOT_GEOM_BODIES = (("left_ankle", "left_foot"), ("right_ankle", "right_foot"))
-REG_FORCE = 1e-4  # least-squares regularisation of a foot's force (per unit contact weight)
-REG_MOMENT = 1e-2  # ... and of its moment: forces are preferred, the centre of pressure stays central
-COP_HALF_LENGTH = 0.07  # m, centre of pressure allowed this far along the foot from its support point
-COP_HALF_WIDTH = 0.03  # m, ... and this far across
-TORSION_RADIUS = 0.02  # m, torsional moment <= mu * f_z * radius
+SOLE_GEOMS = (0, 1)  # the generator writes the heel and the ball capsule first in each ankle body
+ON_FLOOR = 0.02  # m, a sole point this close to the floor can push on it
+LOAD_SHARE = 1e-3  # penalty on the edge forces (per unit support weight) that shares the load between the feet
 FRICTION_MARGIN = 0.8  # use this fraction of the floor's friction coefficient
+MIN_WEIGHT = 1e-3  # a foot with less support weight carries nothing
+SUPPORTS = ((False, False), (True, False), (False, True), (True, True))  # (left, right) may push, by row
+
+
+def _capsule_bottoms(model, geom: int) -> list[np.ndarray]:
+    """Lowest points (body frame, rest pose) under both ends of a capsule geom."""
+    import mujoco
+
+    rot = np.zeros(9)
+    mujoco.mju_quat2Mat(rot, model.geom_quat[geom])
+    axis = rot.reshape(3, 3)[:, 2] * model.geom_size[geom][1]
+    drop = np.array([0.0, 0.0, model.geom_size[geom][0]])
+    return [model.geom_pos[geom] + axis - drop, model.geom_pos[geom] - axis - drop]
 
 
 @dataclass(frozen=True)
 class FootModel:
-    """What the whole-body solver needs of the model: a copy with constraints disabled (for inverse
-    dynamics), the foot body ids, each foot's support point in its body frame (2, 3), the usable friction
-    coefficient, the geom ids of each foot (for contact tests) and the body weight (N)."""
+    """What the contact solver needs of the model: a copy with constraints disabled (for inverse dynamics),
+    the foot (ankle) body ids, the sole points of each foot as (body id, point in the body frame) pairs, the
+    usable friction coefficient, the foot (0 left, 1 right, -1 none) of each geom and the body weight (N)."""
 
     free_model: object
     foot_ids: tuple[int, int]
-    points: np.ndarray
+    sole_points: tuple[tuple[tuple[int, np.ndarray], ...], ...]
     mu: float
-    foot_geoms: tuple[np.ndarray, np.ndarray]
+    geom_foot: np.ndarray
     weight: float
 
     @classmethod
@@ -50,20 +61,25 @@ class FootModel:
 
         free_model = copy.deepcopy(model)
         free_model.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONSTRAINT
-        points = []
-        for body in FOOT_BODIES:
-            geoms = [g for g in range(model.ngeom) if model.geom_bodyid[g] == model.body(body).id]
-            heel, ball = geoms[0], geoms[1]  # the generator writes the heel, then the ball of the foot
-            point = 0.5 * (model.geom_pos[heel] + model.geom_pos[ball])
-            point[2] = model.geom_pos[ball][2] - model.geom_size[ball][0]
-            points.append(point)
-        foot_geoms = tuple(
-            np.flatnonzero(np.isin(model.geom_bodyid, [model.body(b).id for b in bodies]))
-            for bodies in FOOT_GEOM_BODIES
-        )
+        sole_points = []
+        for ankle, toe in FOOT_GEOM_BODIES:
+            points = []
+            for body, indices in ((ankle, SOLE_GEOMS), (toe, (0,))):
+                body_id = model.body(body).id
+                geoms = np.flatnonzero(model.geom_bodyid == body_id)
+                points += [(body_id, p) for k in indices for p in _capsule_bottoms(model, geoms[k])]
+            sole_points.append(tuple(points))
+        geom_foot = np.full(model.ngeom, -1)
+        for side, bodies in enumerate(FOOT_GEOM_BODIES):
+            geom_foot[np.isin(model.geom_bodyid, [model.body(b).id for b in bodies])] = side
         mu = FRICTION_MARGIN * float(model.geom_friction[model.geom("floor").id, 0])
         weight = float(model.body_subtreemass[model.body("pelvis").id] * -model.opt.gravity[2])
-        return cls(free_model, tuple(model.body(b).id for b in FOOT_BODIES), np.array(points), mu, foot_geoms, weight)
+        feet = tuple(model.body(b).id for b in FOOT_BODIES)
+        return cls(free_model, feet, tuple(sole_points), mu, geom_foot, weight)
+
+    def cone_edges(self) -> np.ndarray:
+        """The four edges (4, 3) of the linearised friction cone of a point on the floor."""
+        return np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]]) * self.mu + [0.0, 0.0, 1.0]
 
 
 def feet_loads(feet: FootModel, model, data) -> np.ndarray:
@@ -72,63 +88,65 @@ def feet_loads(feet: FootModel, model, data) -> np.ndarray:
 
     loads = np.zeros(2)
     wrench = np.zeros(6)
-    geoms = data.contact.geom[: data.ncon]
-    for k, foot in enumerate(feet.foot_geoms):
-        for i in np.flatnonzero(np.isin(geoms, foot).any(axis=1)):
-            mujoco.mj_contactForce(model, data, i, wrench)
-            loads[k] += wrench[0]
+    sides = feet.geom_foot[data.contact.geom[: data.ncon]].max(axis=1)  # the floor is no foot's
+    for i in np.flatnonzero(sides >= 0):
+        mujoco.mj_contactForce(model, data, i, wrench)
+        loads[sides[i]] += wrench[0]
     return loads / feet.weight
 
 
-def _clip_wrench(wrench: np.ndarray, foot_rot: np.ndarray, mu: float) -> np.ndarray:
-    """Clip a foot wrench (world frame) to a unilateral force in the friction cone, CoP inside the sole."""
-    fz = max(wrench[2], 0.0)
-    horizontal = np.linalg.norm(wrench[:2])
-    scale = min(1.0, mu * fz / horizontal) if horizontal > 0 else 1.0
-    local = foot_rot.T @ wrench[3:]  # moment in the foot frame: x across, y along the foot, z up
-    cap = np.array([fz * COP_HALF_LENGTH, fz * COP_HALF_WIDTH, mu * fz * TORSION_RADIUS])
-    moment = foot_rot @ np.clip(local, -cap, cap)
-    return np.r_[wrench[0] * scale, wrench[1] * scale, fz, moment]
+def support_torques(feet: FootModel, data, qpos, qvel, qacc, weights) -> tuple[np.ndarray, np.ndarray]:
+    """Generalized forces (4, nv) realising ``qacc`` at (qpos, qvel) (0 on the root) and root residuals (4, 6),
+    for each support a simulation may meet: row ``left + 2 * right`` lets only the feet whose bit is set push
+    (row 3: both feet, as the reference has them).
 
-
-def wholebody_torques(feet: FootModel, data, qpos, qvel, qacc, weights) -> tuple[np.ndarray, np.ndarray]:
-    """Generalized force (nv,) realising ``qacc`` at (qpos, qvel) with the feet's help, and the root residual (6,).
-
-    ``data`` is a scratch ``MjData`` of ``feet.free_model``; ``weights`` (2,) share the root wrench between the
-    feet (0 = the foot carries nothing).
+    ``data`` is a scratch ``MjData`` of ``feet.free_model``; ``weights`` (2,) are the support weights of the
+    feet in the reference (0 = the foot carries nothing).
     """
     import mujoco
 
     model = feet.free_model
     data.qpos[:], data.qvel[:], data.qacc[:] = qpos, qvel, qacc
     mujoco.mj_inverse(model, data)
-    tau = data.qfrc_inverse.copy()
-    active = [k for k in range(2) if weights[k] > 1e-3]
-    if not active:
-        return _realisable(model, data, tau, tau[:6].copy())
-    jacs = []
-    for k in active:
-        body = feet.foot_ids[k]
-        point = data.xpos[body] + data.xmat[body].reshape(3, 3) @ feet.points[k]
-        jacp, jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
-        mujoco.mj_jac(model, data, jacp, jacr, point, body)
-        jacs.append(np.concatenate([jacp, jacr]))
-    a = np.concatenate([jac[:, :6].T for jac in jacs], axis=1)  # (6 root dofs, 6 per foot)
-    reg = np.concatenate([np.r_[[REG_FORCE] * 3, [REG_MOMENT] * 3] / weights[k] for k in active])
-    solution = np.linalg.solve(a.T @ a + np.diag(reg), a.T @ tau[:6]).reshape(len(active), 6)
-    for k, jac, wrench in zip(active, jacs, solution, strict=True):
-        body = feet.foot_ids[k]
-        tau -= jac.T @ _clip_wrench(wrench, data.xmat[body].reshape(3, 3), feet.mu)
-    return _realisable(model, data, tau, tau[:6].copy())
+    free = data.qfrc_inverse.copy()
+    edges = feet.cone_edges()
+    pushes, sides, penalties = [], [], []  # per point on the floor: generalized force of each cone edge (nv, 4)
+    jacp = np.zeros((3, model.nv))
+    for side, points in enumerate(feet.sole_points):
+        if weights[side] < MIN_WEIGHT:
+            continue
+        for body, local in points:
+            point = data.xpos[body] + data.xmat[body].reshape(3, 3) @ local
+            if point[2] > ON_FLOOR:
+                continue
+            mujoco.mj_jac(model, data, jacp, None, point, body)
+            pushes.append(jacp.T @ edges.T)
+            sides.append(side)
+            penalties.append(LOAD_SHARE / weights[side])
+    taus = np.tile(free, (len(SUPPORTS), 1))
+    solved = {}  # supports that leave the same points on the floor share one solution
+    for row, support in enumerate(SUPPORTS):
+        used = tuple(n for n, side in enumerate(sides) if support[side])
+        if used and used not in solved:
+            push = np.concatenate([pushes[n] for n in used], axis=1)
+            regulariser = np.diag(np.sqrt(np.repeat([penalties[n] for n in used], len(edges))))
+            forces, _ = nnls(np.vstack([push[:6], regulariser]), np.concatenate([free[:6], np.zeros(len(push[0]))]))
+            solved[used] = push @ forces
+        if used:
+            taus[row] -= solved[used]
+    residuals = taus[:, :6].copy()
+    taus[:, :6] = 0.0
+    return taus, residuals
 
 
-def _realisable(model, data, tau: np.ndarray, residual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Joint torques for the root acceleration the contacts can realise (see the module docstring)."""
-    import mujoco
+def support_index(left: bool, right: bool) -> int:
+    """Row of ``support_torques`` for a support state (which feet can push)."""
+    return int(left) + 2 * int(right)
 
-    mass = np.zeros((model.nv, model.nv))
-    mujoco.mj_fullM(model, data, mass)
-    tau = tau.copy()
-    tau[6:] -= mass[6:, :6] @ np.linalg.solve(mass[:6, :6], residual)
-    tau[:6] = 0.0
-    return tau, residual
+
+def wholebody_torques(feet: FootModel, data, qpos, qvel, qacc, weights) -> tuple[np.ndarray, np.ndarray]:
+    """Generalized force (nv,) realising ``qacc`` at (qpos, qvel) with the feet of the reference pushing (0 on the
+    root), and the root residual (6,) that they cannot supply (see ``support_torques``)."""
+    taus, residuals = support_torques(feet, data, qpos, qvel, qacc, weights)
+    both = support_index(True, True)
+    return taus[both], residuals[both]

@@ -20,11 +20,12 @@ class ControllerConfig:
     - ``control_substeps``: physics steps per control update (the model's timestep is 1/240 s by default).
     - ``smooth_sigma``: Gaussian smoothing of the retargeted reference, in input frames.
     - ``lock_feet`` / ``swing_clearance`` (m): stance-foot locking and swing lift in the reference.
-    - ``feedforward``: inverse-dynamics feed-forward with the body weight carried by the feet in contact.
-    - ``balance``: compute that feed-forward in closed loop at the simulated state, with the pelvis pulled
-      toward the reference through the feet (the balance layer); False uses the open-loop plan.
-    - ``assist_force`` (fraction of body weight) and ``assist_torque`` (N m): per-axis caps of the root
-      assist; 0 and 0 make the simulation fully physical.
+    - ``feedforward``: inverse-dynamics feed-forward with the body weight carried by the feet in contact (joint
+      torques, and the root wrench the feet cannot supply through the root assist).
+    - ``balance``: the balance layer of the control law (stance legs hold the pelvis over the planted feet,
+      swing feet are steered to their landing spots); False tracks the plan's targets only.
+    - ``assist_force`` (fraction of body weight) and ``assist_torque`` (N m): caps on the magnitude of the root
+      assist's force and torque; 0 and 0 make the simulation fully physical.
     - ``fall_distance`` (m) and ``on_fall``: "reset" puts the body back on the reference and continues
       (each reset is counted), "stop" ends the simulation with an error.
     """

@@ -2,8 +2,11 @@
 
 ``control`` turns (plan, step, pelvis pose, feet poses, feet loads) into actuator controls:
 
-- PD targets with velocity feed-forward, and the weight-support feed-forward torques of the plan (added to
-  the position targets as tau / kp);
+- PD targets with velocity feed-forward, and the weight-support feed-forward of the plan for the support the
+  simulation really has (the feet loaded now, ``PLANTED_LOAD``): its joint torques are added to the position
+  targets as tau / kp, its root residual to the root-assist targets the same way. A foot that lands late or
+  lifts early is thus never given the torques of a loaded leg, which kicked it along the floor (the mean
+  Phys-Err added to 17 clean locomotion clips of the embedded dataset fell from 8.1 to 5.8 mm);
 - the **balance layer**: for each foot in contact in the reference and loaded in the simulation, the
   leg's PD targets are re-solved (one damped least squares step on the plan's leg Jacobian) so that, with
   the foot where it really is, the stiff leg holds the pelvis at its reference pose. The pelvis is thus
@@ -15,6 +18,9 @@
   carried by the pelvis where it really is, the foot follows its reference pose in the world and lands
   where the reference plants it, not where a lagging pelvis would put it.
 
+``assist_limits`` shares the assist's force and torque caps between its axes at each step, so the caps hold
+for the magnitudes, not per axis.
+
 Only indexing and small linear algebra on arrays, so an MJX backend can run the same law under ``jax.vmap``.
 """
 
@@ -25,28 +31,36 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import humanoid
+from .balance import support_index
 from .plan import Plan, leg_hinge_dofs
 
 BALANCE_DAMPING = 1e-3  # damped least squares on the leg Jacobian
 BALANCE_MAX_CHANGE = 0.3  # rad, largest change of a leg target per control step
 FULL_LOAD = 0.3  # fraction of body weight on a foot from which its stance correction applies fully
+PLANTED_LOAD = 0.05  # fraction of body weight on a foot from which it counts as planted in the simulation
 
 
 @dataclass(frozen=True)
 class LawConstants:
-    """Model constants of the law: hinge actuator ids and kp, actuator ids of each leg's hinges (2, 9), and
-    whether the balance layer is on."""
+    """Model constants of the law: hinge actuator ids and kp, actuator ids of each leg's hinges (2, 9), the
+    root-assist actuator ids, kp and kv, and whether the balance layer is on."""
 
     hinge_act: np.ndarray
     kp: np.ndarray
     leg_act: np.ndarray
+    assist_act: np.ndarray
+    assist_kp: np.ndarray
+    assist_kv: np.ndarray
     balance: bool
 
     @classmethod
     def of(cls, model, balance: bool = True) -> LawConstants:
         hinge_act = humanoid.hinge_actuator_ids(model)
         leg_act = hinge_act[leg_hinge_dofs(model) - 6]
-        return cls(hinge_act, model.actuator_gainprm[hinge_act, 0].copy(), leg_act, balance)
+        assist_act = humanoid.assist_actuator_ids(model)
+        gains = model.actuator_gainprm[:, 0]
+        assist_kp, assist_kv = gains[assist_act].copy(), -model.actuator_biasprm[assist_act, 2]
+        return cls(hinge_act, gains[hinge_act].copy(), leg_act, assist_act, assist_kp, assist_kv, balance)
 
 
 def _conj(q):
@@ -113,7 +127,9 @@ def control(consts: LawConstants, plan: Plan, k: int, root, foot_pose, loads) ->
     """Actuator controls (nu,) for control step ``k``: simulated pelvis pose ``root`` (7,), feet poses
     ``foot_pose`` (2, 7) and the normal force on each foot as a fraction of body weight ``loads`` (2,)."""
     ctrl = plan.ctrl[k].copy()
-    ctrl[consts.hinge_act] += plan.tau_ff[k] / consts.kp
+    support = support_index(*(np.asarray(loads) > PLANTED_LOAD))
+    ctrl[consts.hinge_act] += plan.tau_ff[k, support] / consts.kp
+    ctrl[consts.assist_act] += plan.root_residual[k, support] / consts.assist_kp
     if consts.balance:
         stance_error = foot_pose_error(plan, k, foot_pose)
         swing_error = foot_pose_error(plan, k, carried_feet(plan, k, root))
@@ -124,6 +140,20 @@ def control(consts: LawConstants, plan: Plan, k: int, root, foot_pose, loads) ->
             step = jac.T @ np.linalg.solve(jac @ jac.T + BALANCE_DAMPING * np.eye(6), target)
             ctrl[consts.leg_act[side]] += np.clip(step, -BALANCE_MAX_CHANGE, BALANCE_MAX_CHANGE)
     return ctrl
+
+
+def assist_limits(consts: LawConstants, ctrl, length, velocity, force_cap: float, torque_cap: float) -> np.ndarray:
+    """Per-axis limits (6,) of the root-assist actuators for one control step, from the controls ``ctrl`` (nu,)
+    and the assist actuators' ``length`` and ``velocity`` (6,): each cap (N, N m) is shared between its three axes
+    in proportion to the force each is about to apply. The limits are a box inscribed in the ball of radius cap
+    along the force's direction, so the force and the torque never exceed their caps in magnitude, while the
+    actuators keep their implicit damping."""
+    push = consts.assist_kp * (ctrl[consts.assist_act] - length) - consts.assist_kv * velocity
+    limits = np.empty(6)
+    for axes, cap in ((slice(0, 3), force_cap), (slice(3, 6), torque_cap)):
+        norm = np.linalg.norm(push[axes])
+        limits[axes] = cap * np.abs(push[axes]) / norm if norm > 0 else cap / np.sqrt(3)
+    return limits
 
 
 def body_error(body_pos, ref_body_pos, xp=np):

@@ -6,8 +6,9 @@ For each control sample of the reference (qpos, qvel, qacc at the control rate):
   offset by (kv / kp) * qvel_ref. The root-assist actuators get the same offset. Targets are held over a
   control interval, so they are taken halfway through it rather than at its start (no systematic lag).
 - **Weight-support feed-forward** (``tau_ff``): whole-body inverse dynamics of the reference with the root
-  wrench carried by the feet in contact in the reference (``balance.wholebody_torques``); the joint part is
-  added to the PD targets as tau / kp. What the feet cannot supply is kept as ``root_residual``.
+  wrench carried by the feet in contact in the reference (``balance.support_torques``), once for each support
+  the simulation may meet (no foot, left, right, both); the law adds the joint part to the PD targets as
+  tau / kp. What the feet cannot supply (``root_residual``) is fed to the root assist.
 - **Root-assist targets.** Two mocap bodies follow the reference pelvis (position with world axes; full pose).
 - **Stance-leg geometry** for the balance layer: each foot's reference pose (``foot_pose``) and the Jacobian
   of that pose, in the reference pelvis frame, with respect to the leg's hinges (``leg_jac``).
@@ -23,7 +24,7 @@ import numpy as np
 
 from .. import humanoid
 from ..retarget import Reference
-from .balance import FOOT_BODIES, FootModel, wholebody_torques
+from .balance import FOOT_BODIES, SUPPORTS, FootModel, support_torques
 
 LEG_BODIES = (("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle"))
 
@@ -37,11 +38,12 @@ def leg_hinge_dofs(model) -> np.ndarray:
 class Plan:
     """Per-control-step arrays (N steps at ``rate`` Hz, ``substeps`` physics steps each):
 
-    ``ctrl`` (N, nu) PD and assist targets with velocity feed-forward; ``tau_ff`` (N, nv - 6) joint feed-forward
-    torques; ``mocap_pos`` (N, 2, 3) and ``mocap_quat`` (N, 2, 4) assist targets; the reference ``qpos``
-    (N, nq), ``qvel`` and ``qacc`` (N, nv); foot support ``weights`` (N, 2) (``reference.contact_weights``);
-    reference joint-body positions
-    ``body_pos`` (N, 22, 3) (MuJoCo frame); ``root_residual`` (N, 6), the root wrench the feet could not supply;
+    ``ctrl`` (N, nu) PD and assist targets with velocity feed-forward; ``tau_ff`` (N, 4, nv - 6) joint
+    feed-forward torques per support (row ``balance.support_index(left, right)``); ``mocap_pos`` (N, 2, 3)
+    and ``mocap_quat`` (N, 2, 4) assist targets; the reference ``qpos`` (N, nq), ``qvel`` and ``qacc``
+    (N, nv); foot support ``weights`` (N, 2) (``reference.contact_weights``); reference joint-body positions
+    ``body_pos`` (N, 22, 3) (MuJoCo frame); ``root_residual`` (N, 4, 6), per support the root wrench the feet
+    could not supply;
     ``foot_pose`` (N, 2, 7) reference position and quaternion of the left and right foot (ankle) bodies;
     ``leg_jac`` (N, 2, 6, 9) Jacobian of each foot's pose in the reference pelvis frame w.r.t. its leg hinges
     (``LEG_HINGE_DOFS``).
@@ -77,7 +79,7 @@ def build_plan(
 ) -> Plan:
     """Build the plan for ``reference`` (at the control rate) with foot support weights (N, 2).
 
-    ``feedforward=False`` leaves ``tau_ff`` at zero (pure PD tracking).
+    ``feedforward=False`` leaves ``tau_ff`` and ``root_residual`` at zero (pure PD tracking).
     """
     import mujoco
 
@@ -94,9 +96,9 @@ def build_plan(
     ctrl = np.zeros((num, model.nu))
     ctrl[:, hinge_act] = _midpoints(reference.qpos[:, 7:] + kv_over_kp[hinge_act] * reference.qvel[:, 6:])
     ctrl[:, assist_act] = _midpoints(kv_over_kp[assist_act] * reference.qvel[:, :6])
-    tau_ff = np.zeros((num, model.nv - 6))
+    tau_ff = np.zeros((num, len(SUPPORTS), model.nv - 6))
     body_pos = np.empty((num, len(ids), 3))
-    residual = np.zeros((num, 6))
+    residual = np.zeros((num, len(SUPPORTS), 6))
     foot_ids = [model.body(b).id for b in FOOT_BODIES]
     pelvis = model.body("pelvis").id
     leg_dofs = leg_hinge_dofs(model)
@@ -104,10 +106,13 @@ def build_plan(
     leg_jac = np.empty((num, 2, 6, leg_dofs.shape[1]))
     jacp, jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
     for k in range(num):
-        tau, residual[k] = wholebody_torques(
+        tau, residual[k] = support_torques(
             feet, data, reference.qpos[k], reference.qvel[k], reference.qacc[k], contact_weights[k]
         )
-        tau_ff[k] = tau[6:] if feedforward else 0.0
+        if feedforward:
+            tau_ff[k] = tau[:, 6:]
+        else:
+            residual[k] = 0.0
         body_pos[k] = data.xpos[ids]
         to_pelvis = data.xmat[pelvis].reshape(3, 3).T
         for side, (body, dofs) in enumerate(zip(foot_ids, leg_dofs, strict=True)):

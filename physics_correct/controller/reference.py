@@ -4,6 +4,9 @@
   replaced by interpolation, so a teleported frame does not drag the simulated body.
 - ``lift_above_floor``: frames with a foot joint below the floor are raised (smoothly), so a sunk clip is
   tracked standing on the floor rather than pushing against it.
+- ``lower_hovering``: runs of frames with no foot on the floor that last longer than a ballistic flight to
+  their height are lowered (smoothly) until the lowest foot touches: a hovering body is put back on the floor,
+  where its contacts are found and tracked, while jumps keep their flights.
 - ``lock_stance_feet``: during each contact of a foot joint (the shared contact rule of
   ``motion_diffusion.motion.contacts``) its horizontal position is held at the contact's median and its height
   at the height it has when the foot stands flat on the floor, blended in and out over a few frames: planted
@@ -13,17 +16,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d, median_filter
 
-from motion_diffusion.motion.contacts import foot_contacts
+from motion_diffusion.motion.contacts import foot_contacts, sole_heights
 from motion_diffusion.motion.skeleton import FOOT_JOINTS, LEFT_FOOT_JOINTS, RIGHT_FOOT_JOINTS
+
+from ..metrics import FLIGHT_TIME_SLACK, FLOAT_TOL, GRAVITY
 
 TELEPORT_DISTANCE = 0.15  # m, root distance from its median-filtered path that marks a teleported frame
 TELEPORT_WINDOW = 5  # frames, median filter length
 LOCK_BLEND = 2  # frames over which a lock is blended in and out
 SWING_CLEARANCE = 0.02  # m, extra lift at mid-swing
 FLOOR_LIFT_SIGMA = 2.0  # frames, smoothing of the per-frame lift of a sunk reference
+WEIGHT_SIGMA = 1.0  # frames, smoothing of the support weights inside each contact
 
 
 def remove_teleports(joints: np.ndarray, distance: float = TELEPORT_DISTANCE) -> tuple[np.ndarray, int]:
@@ -47,11 +55,33 @@ def lift_above_floor(joints: np.ndarray) -> np.ndarray:
     depth = np.maximum(0.0, -joints[:, list(FOOT_JOINTS), 1].min(axis=1))
     if not depth.any():
         return joints
-    width = int(np.ceil(3 * FLOOR_LIFT_SIGMA)) * 2 + 1
-    lift = gaussian_filter1d(maximum_filter1d(depth, width, mode="nearest"), FLOOR_LIFT_SIGMA, mode="nearest")
     out = joints.copy()
-    out[..., 1] += np.maximum(lift, depth)[:, None]
+    out[..., 1] += _smooth_envelope(depth)[:, None]
     return out
+
+
+def lower_hovering(joints: np.ndarray, fps: float) -> np.ndarray:
+    """Lower frames that hover (see the module docstring) by their height over the floor (smoothed, never below
+    the floor)."""
+    support = sole_heights(joints)[:, list(FOOT_JOINTS)].min(axis=1)
+    drop = np.zeros(len(joints))
+    for start, stop in _segments(support > FLOAT_TOL):
+        height = support[start:stop]
+        flight = FLIGHT_TIME_SLACK * np.sqrt(8.0 * height.max() / GRAVITY) + 1.0 / fps
+        if (stop - start) / fps > flight:
+            drop[start:stop] = height
+    if not drop.any():
+        return joints
+    out = joints.copy()
+    out[..., 1] -= np.minimum(_smooth_envelope(drop), np.maximum(support, 0.0))[:, None]
+    return out
+
+
+def _smooth_envelope(values: np.ndarray) -> np.ndarray:
+    """A smooth curve (Gaussian, ``FLOOR_LIFT_SIGMA`` frames) at or above ``values`` (T,) where they peak."""
+    width = int(np.ceil(3 * FLOOR_LIFT_SIGMA)) * 2 + 1
+    smooth = gaussian_filter1d(maximum_filter1d(values, width, mode="nearest"), FLOOR_LIFT_SIGMA, mode="nearest")
+    return np.maximum(smooth, values)
 
 
 def _segments(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -103,30 +133,47 @@ def add_swing_clearance(joints: np.ndarray, contacts: np.ndarray, clearance: flo
     return out
 
 
-def contact_weights(contacts: np.ndarray, sigma: float = 1.0) -> np.ndarray:
-    """Smoothed per-foot support weight (T, 2) in [0, 1] (left, right) from foot-joint contacts (T, 4): 1 while
-    either joint of the foot touches the floor."""
-    feet = [
-        contacts[:, [FOOT_JOINTS.index(j) for j in foot]].any(axis=1) for foot in (LEFT_FOOT_JOINTS, RIGHT_FOOT_JOINTS)
-    ]
-    weights = np.stack(feet, axis=1).astype(np.float64)
-    return np.clip(gaussian_filter1d(weights, sigma, axis=0, mode="nearest"), 0.0, 1.0) if sigma > 0 else weights
+def contact_weights(contacts: np.ndarray, sigma: float = WEIGHT_SIGMA) -> tuple[np.ndarray, np.ndarray]:
+    """Support weights in [0, 1] from foot-joint contacts (T, 4) (``FOOT_JOINTS`` order): per foot (T, 2), 1 while
+    either joint of the foot touches the floor, and per toe joint (T, 2); left first. The weights are smoothed
+    (Gaussian, ``sigma`` frames) only inside each contact, so they rise after a touchdown and fall before a
+    lift-off but are 0 whenever the foot is off the floor (a swing leg is never loaded)."""
+    sides = (LEFT_FOOT_JOINTS, RIGHT_FOOT_JOINTS)
+    feet = np.stack([contacts[:, [FOOT_JOINTS.index(j) for j in foot]].any(axis=1) for foot in sides], axis=1)
+    toes = contacts[:, [FOOT_JOINTS.index(foot[-1]) for foot in sides]]
+
+    def inside(flags):
+        flags = flags.astype(np.float64)
+        return flags * gaussian_filter1d(flags, sigma, axis=0, mode="nearest") if sigma > 0 else flags
+
+    return inside(feet), inside(toes)
+
+
+@dataclass(frozen=True)
+class PreparedReference:
+    """A cleaned reference: ``joints`` (T, 22, 3), support ``weights`` per foot (T, 2) and ``toe_weights`` per toe
+    joint (T, 2) (``contact_weights``), and the number of teleported frames fixed."""
+
+    joints: np.ndarray
+    weights: np.ndarray
+    toe_weights: np.ndarray
+    teleports: int
 
 
 def prepare_reference(
     joints: np.ndarray, fps: float, flat_heights, lock_feet: bool = True, clearance: float = SWING_CLEARANCE
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Clean a reference: teleports, sinking, stance-foot locking and swing clearance.
+) -> PreparedReference:
+    """Clean a reference: teleports, sinking, hovering, stance-foot locking and swing clearance; and the support
+    weights of its contacts.
 
     ``flat_heights`` (4,): height of each foot joint (``FOOT_JOINTS`` order) when its foot stands flat.
-
-    Returns (joints (T, 22, 3), foot support weights (T, 2), number of teleported frames fixed).
     """
     joints, teleports = remove_teleports(joints)
-    joints = lift_above_floor(joints)
+    joints = lower_hovering(lift_above_floor(joints), fps)
     contacts = foot_contacts(joints, fps)
     if lock_feet:
         joints = lock_stance_feet(joints, contacts, flat_heights)
     if clearance > 0:
         joints = add_swing_clearance(joints, contacts, clearance)
-    return joints, contact_weights(contacts), teleports
+    weights, toe_weights = contact_weights(contacts)
+    return PreparedReference(joints, weights, toe_weights, teleports)

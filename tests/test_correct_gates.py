@@ -1,0 +1,127 @@
+"""The issue's gates (``physics_correct.gates``) for the default controller on clips of the embedded dataset.
+
+One clip per motion family from the procedural generator is corrected once (module-scoped cache); every gate is
+a test item. Gates the controller does not reach yet are listed in ``KNOWN_GAPS`` and reported as xfail, so
+the gap stays visible (``scripts/physics_table.py`` prints the full table).
+"""
+
+import functools
+
+import numpy as np
+import pytest
+
+from motion_diffusion.data.procedural.generate import generate_clips
+from physics_correct import gates
+from physics_correct.correct import correct_joints
+from physics_correct.metrics import physics_metrics
+
+SEED = 0
+CLEAN_FAMILIES = ("idle", "squat", "kick", "turn", "side_step", "walk", "walk_backward", "jump", "jog", "run")
+CLIPS_SEARCHED = 90  # generated clips in which to find one single-family clip of each family
+CORRUPTED_FAMILIES = ("idle", "turn", "walk")
+CLEAN_GATES = ("no_falls", "mpjpe_mm", "phys_err_mm", "penetration_mm")
+CORRUPTION_GATES = {
+    "hover": ("no_falls", "phys_err_reduction", "closer_to_clean_mm"),
+    "sink": ("no_falls", "phys_err_reduction", "closer_to_clean_mm"),
+    "jitter": ("no_falls", "phys_err_reduction", "jerk_ratio"),
+    "drift": ("no_falls", "phys_err_mm"),
+    "teleport": ("no_falls", "teleports_flagged"),
+}
+# (family, gate) pairs the default controller misses today; see the physics correction notes in the README.
+KNOWN_GAPS = {
+    ("jog", "phys_err_mm"): "toe-off skate on jogs: +4 to +7 mm",
+    ("run", "no_falls"): "runs need a 0.5 m g assist cap not to fall (0.3 allowed): no stepping strategy yet",
+    ("run", "mpjpe_mm"): "falls (see no_falls)",
+    ("run", "phys_err_mm"): "toe-off skate, as on jogs",
+}
+
+
+@functools.cache
+def _clips() -> dict[str, np.ndarray]:
+    """The first single-family clip of each family (the generator is deterministic for a seed)."""
+    clips = {}
+    for clip in generate_clips(CLIPS_SEARCHED, seed=SEED):
+        clips.setdefault(clip.family, clip.joints)
+    missing = set(CLEAN_FAMILIES) - set(clips)
+    assert not missing, f"the generator made no single-family clip of {sorted(missing)}"
+    return clips
+
+
+@functools.cache
+def _clean(family: str):
+    clip = _clips()[family]
+    out, report = correct_joints(clip)
+    return gates.clean_checks(family, clip, out, report)
+
+
+@functools.cache
+def _corrupted(family: str, kind: str):
+    clip = _clips()[family]
+    corrupted = gates.corrupt(clip, kind, seed=SEED)
+    out, report = correct_joints(corrupted)
+    return gates.corruption_checks(kind, clip, corrupted, out, report)
+
+
+def _cases(families, gate_names):
+    for family in families:
+        for gate in gate_names:
+            marks = (
+                [pytest.mark.xfail(reason=KNOWN_GAPS[family, gate], strict=True)]
+                if (family, gate) in KNOWN_GAPS
+                else []
+            )
+            yield pytest.param(family, gate, marks=marks, id=f"{family}-{gate}")
+
+
+@pytest.mark.parametrize("family, gate", list(_cases(CLEAN_FAMILIES, CLEAN_GATES)))
+def test_clean_clip_gate(family, gate):
+    check = _clean(family)[gate]
+    assert check.passed, f"{family}: {gate} = {check.value:.2f}, limit {check.limit:.2f}"
+
+
+@pytest.mark.parametrize(
+    "family, kind, gate",
+    [
+        (family, kind, gate)
+        for family in CORRUPTED_FAMILIES
+        for kind, names in CORRUPTION_GATES.items()
+        for gate in names
+    ],
+)
+def test_corrupted_clip_gate(family, kind, gate):
+    check = _corrupted(family, kind)[gate]
+    assert check.passed, f"{family}/{kind}: {gate} = {check.value:.2f}, limit {check.limit:.2f}"
+
+
+def _best_vertical_shift(joints: np.ndarray) -> np.ndarray:
+    """The copy of a clip moved up or down as a whole (5 mm steps within 12 cm) with the lowest Phys-Err."""
+    shifts = np.arange(-0.12, 0.1201, 0.005)
+    errors = [physics_metrics(joints + [0.0, dy, 0.0])["phys_err_mm"] for dy in shifts]
+    return joints + [0.0, shifts[int(np.argmin(errors))], 0.0]
+
+
+@pytest.mark.parametrize("kind", ["hover", "sink"])
+def test_a_global_shift_cannot_pass_the_hover_and_sink_gates(kind):
+    """The cheapest fake correction, moving the whole corrupted clip vertically, fails its gates."""
+    clip = _clips()["walk"]
+    corrupted = gates.corrupt(clip, kind, seed=SEED)
+    report = {"falls": 0, "metrics_before": physics_metrics(corrupted)}
+    checks = gates.corruption_checks(kind, clip, corrupted, _best_vertical_shift(corrupted), report)
+    assert not all(check.passed for check in checks.values())
+    # ... while the clean clip itself, the ideal answer, passes them.
+    assert all(check.passed for check in gates.corruption_checks(kind, clip, corrupted, clip, report).values())
+
+
+def test_corruptions_are_what_the_issue_describes():
+    clip = _clips()["walk"]
+    num = len(clip)
+    hover = gates.corrupt(clip, "hover") - clip
+    assert np.allclose(hover[num // 3 : 2 * num // 3, :, 1], gates.HOVER_HEIGHT) and hover[0].max() == 0.0
+    assert 0.0 < hover[num // 3 - 2, 0, 1] < gates.HOVER_HEIGHT  # a short ramp
+    assert np.allclose((gates.corrupt(clip, "sink") - clip)[num // 2, :, 1], -gates.SINK_DEPTH)
+    assert np.std(gates.corrupt(clip, "jitter") - clip) == pytest.approx(gates.JITTER, rel=0.05)
+    assert np.allclose((gates.corrupt(clip, "drift") - clip)[-1, :, 0], gates.DRIFT)
+    moved = np.flatnonzero(np.abs(gates.corrupt(clip, "teleport") - clip).max(axis=(1, 2)) > 0)
+    assert len(moved) == gates.TELEPORT_FRAMES
+    with pytest.raises(ValueError, match="unknown corruption"):
+        gates.corrupt(clip, "melt")
