@@ -99,35 +99,51 @@ def bench_training(data: MotionTextSet, normalizer, preset: str, device, steps: 
     }
 
 
+DEFAULT_CKPT = Path("runs/tiny")  # the `make train` model, when it exists
+
+
+def run(
+    data="data/embedded",
+    ckpt=None,
+    batch: int = 16,
+    train_steps: int = 20,
+    train_batch: int = 64,
+    seed: int = 0,
+) -> dict:
+    """Sampling throughput (DDPM-1000 vs DDIM-50, one checkpoint, one batch) and training steps per second."""
+    if ckpt is None and DEFAULT_CKPT.is_dir():
+        ckpt = DEFAULT_CKPT
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_model(ckpt, device=device) if ckpt else untrained_model(data, "tiny", device)
+    test, _ = MotionTextSet.from_humanml3d(data, "test")
+    train_set, normalizer = MotionTextSet.from_humanml3d(data, "train")
+    report = {
+        "checkpoint": str(model.checkpoint) if model.checkpoint else None,
+        "preset": model.denoiser.config.preset,
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "sampling": bench_sampling(model, test, train_set, batch, seed),
+        "training": [],
+    }
+    with tempfile.TemporaryDirectory() as cache:
+        presets = [("tiny", "cpu")] + ([("mdm", "cuda")] if device.type == "cuda" else [])
+        for preset, where in presets:
+            timing = bench_training(train_set, normalizer, preset, where, train_steps, train_batch, cache)
+            report["training"].append(timing)
+    return report
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="data/embedded", help="HumanML3D-layout folder (train and test splits)")
-    parser.add_argument("--ckpt", help="checkpoint or run folder (default: an untrained tiny model)")
+    parser.add_argument("--ckpt", help="checkpoint or run folder (default: runs/tiny, else an untrained tiny model)")
     parser.add_argument("--out", default="benchmarks/results/diffusion.json")
     parser.add_argument("--batch", type=int, default=16, help="motions per sampling batch")
     parser.add_argument("--train-steps", type=int, default=20, help="timed training steps per preset")
     parser.add_argument("--train-batch", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_model(args.ckpt, device=device) if args.ckpt else untrained_model(args.data, "tiny", device)
-    test, _ = MotionTextSet.from_humanml3d(args.data, "test")
-    train_set, normalizer = MotionTextSet.from_humanml3d(args.data, "train")
-    report = {
-        "checkpoint": str(model.checkpoint) if model.checkpoint else None,
-        "preset": model.denoiser.config.preset,
-        "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
-        "torch": torch.__version__,
-        "sampling": bench_sampling(model, test, train_set, args.batch, args.seed),
-        "training": [],
-    }
-    with tempfile.TemporaryDirectory() as cache:
-        presets = [("tiny", "cpu")] + ([("mdm", "cuda")] if device.type == "cuda" else [])
-        for preset, where in presets:
-            report["training"].append(
-                bench_training(train_set, normalizer, preset, where, args.train_steps, args.train_batch, cache)
-            )
+    report = run(args.data, args.ckpt, args.batch, args.train_steps, args.train_batch, args.seed)
     write_text(Path(args.out), json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
