@@ -19,6 +19,7 @@ from motion_diffusion.motion.skeleton import FPS
 from physics_correct import gates
 from physics_correct.correct import correct_joints
 
+NOTHING_TO_REDUCE_MM = 0.01
 SEED = 0
 CLIPS_SEARCHED = 6  # clips generated per family to find one single-family clip of each
 CORRUPTED_FAMILIES = ("idle", "walk", "jog", "turn", "squat")
@@ -46,7 +47,10 @@ def _entry(family: str, clean: np.ndarray, kind: str, seed: int) -> dict:
         "assist_saturated": report["assist_saturated"],
         "phys_err_before_mm": before["phys_err_mm"],
         "phys_err_after_mm": after["phys_err_mm"],
-        "phys_err_reduction": 1.0 - after["phys_err_mm"] / max(before["phys_err_mm"], 1e-9),
+        # A clean clip with no Phys-Err has nothing to reduce: null rather than a meaningless ratio.
+        "phys_err_reduction": (
+            1.0 - after["phys_err_mm"] / before["phys_err_mm"] if before["phys_err_mm"] > NOTHING_TO_REDUCE_MM else None
+        ),
         "penetration_after_mm": after["penetration_mm"],
         "skate_before_mm": before["skate_mm"],
         "skate_after_mm": after["skate_mm"],
