@@ -17,6 +17,16 @@ from ..motion.skeleton import CONTACTS, MAX_FRAMES, UNIT_LENGTH
 from ..training import crop_length
 
 FINGERPRINT_CHARS = 16
+EMBED_BATCH = 256  # items per forward pass when embedding
+
+
+def embed_in_batches(items: Sequence, embed_batch, what: str) -> np.ndarray:
+    """Run ``embed_batch`` (a list of items -> ``(B, D)`` array) over ``items`` in chunks; float64 ``(N, D)``."""
+    items = list(items)
+    if not items:
+        raise ValueError(f"no {what} given to embed")
+    out = [embed_batch(items[start : start + EMBED_BATCH]) for start in range(0, len(items), EMBED_BATCH)]
+    return np.concatenate(out).astype(np.float64)
 
 
 class Evaluator(Protocol):

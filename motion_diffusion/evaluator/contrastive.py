@@ -21,13 +21,12 @@ from ..data.humanml3d import Caption
 from ..motion.files import atomic_folder
 from ..motion.normalize import Normalizer
 from ..text import TextEmbedder
-from .base import motion_batch
+from .base import embed_in_batches, motion_batch
 from .networks import ContrastiveEvaluator, EvaluatorConfig
 
 CONFIG_FILE = "evaluator.json"
 WEIGHTS_FILE = "evaluator.safetensors"
 FORMAT_VERSION = 1
-EMBED_BATCH = 256  # motions per forward pass when embedding
 
 
 def caption_texts(captions: Sequence[Caption | str]) -> list[str]:
@@ -65,15 +64,12 @@ class ContrastiveTextMotionEvaluator:
     @torch.no_grad()
     def embed_motions(self, features: Sequence[np.ndarray]) -> np.ndarray:
         """Embed un-normalised ``(T, 263)`` features (first MAX_FRAMES frames, whole UNIT_LENGTH units)."""
-        features = list(features)
-        if not features:
-            raise ValueError("no motions given to embed")
-        out = []
-        for start in range(0, len(features), EMBED_BATCH):
-            batch = features[start : start + EMBED_BATCH]
+
+        def embed(batch):
             motion, lengths = motion_batch(batch, self.normalizer, self.device)
-            out.append(self.network.motion(motion, lengths).cpu().numpy())
-        return np.concatenate(out).astype(np.float64)
+            return self.network.motion(motion, lengths).cpu().numpy()
+
+        return embed_in_batches(features, embed, "motions")
 
     @torch.no_grad()
     def embed_texts(self, captions: Sequence[Caption | str]) -> np.ndarray:

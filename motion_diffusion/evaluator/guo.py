@@ -35,7 +35,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from ..data.humanml3d import Caption
 from ..motion.normalize import Normalizer
 from ..motion.skeleton import CONTACTS, MAX_FRAMES, UNIT_LENGTH
-from .base import motion_batch
+from .base import embed_in_batches, motion_batch
 
 CHECKPOINT_FILE = "finest.tar"
 MEAN_FILE, STD_FILE = "mean.npy", "std.npy"
@@ -53,7 +53,6 @@ EMBED_DIM = 512
 MAX_TEXT_TOKENS = 20
 LEAKY_SLOPE = 0.2
 DROPOUT = 0.2
-EMBED_BATCH = 256
 
 # Part-of-speech classes (one-hot order) and the words whose class overrides spaCy's tag.
 POS_CLASSES = (
@@ -247,16 +246,12 @@ class GuoEvaluator:
     @torch.no_grad()
     def embed_motions(self, features: Sequence[np.ndarray]) -> np.ndarray:
         """``(N, 512)`` embeddings of un-normalised ``(T, 263)`` features (first 196 frames, whole units)."""
-        features = list(features)
-        if not features:
-            raise ValueError("no motions given to embed")
-        out = []
-        for start in range(0, len(features), EMBED_BATCH):
-            batch = features[start : start + EMBED_BATCH]
+
+        def embed(batch):
             motion, lengths = motion_batch(batch, self.normalizer, self.device, frames=MAX_FRAMES)
-            movements = self.movement_encoder(motion)
-            out.append(self.motion_encoder(movements, lengths // UNIT_LENGTH).cpu().numpy())
-        return np.concatenate(out).astype(np.float64)
+            return self.motion_encoder(self.movement_encoder(motion), lengths // UNIT_LENGTH).cpu().numpy()
+
+        return embed_in_batches(features, embed, "motions")
 
     @torch.no_grad()
     def embed_texts(self, captions: Sequence[Caption]) -> np.ndarray:
@@ -267,11 +262,10 @@ class GuoEvaluator:
         empty = [i for i, c in enumerate(captions) if not getattr(c, "tokens", None)]
         if empty:
             raise ValueError(f"Guo's evaluator reads word/POS tokens; captions {empty[:5]} have none")
-        out = []
-        for start in range(0, len(captions), EMBED_BATCH):
-            batch = [self.words.caption(c.tokens) for c in captions[start : start + EMBED_BATCH]]
-            words, pos, lengths = zip(*batch, strict=True)
+
+        def embed(batch):
+            words, pos, lengths = zip(*(self.words.caption(c.tokens) for c in batch), strict=True)
             words, pos = (torch.from_numpy(np.stack(x)).to(self.device) for x in (words, pos))
-            embedded = self.text_encoder(words, pos, torch.tensor(lengths))
-            out.append(embedded.cpu().numpy())
-        return np.concatenate(out).astype(np.float64)
+            return self.text_encoder(words, pos, torch.tensor(lengths)).cpu().numpy()
+
+        return embed_in_batches(captions, embed, "captions")
