@@ -172,6 +172,7 @@ class Trainer:
         cache_dir=None,
         device=None,
         progress: bool = True,
+        carry_optimizer: bool = False,
     ):
         self.config = config
         self.data = data
@@ -222,7 +223,7 @@ class Trainer:
         if resume:
             self._load(resume[-1], with_state=True)
         elif init_from is not None:
-            self._load(init_from, with_state=False)
+            self._load(init_from, with_state=False, with_optimizer=carry_optimizer)
         self.ddp_model = self.model
         if self.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -254,14 +255,19 @@ class Trainer:
         self.caption_rows = [np.array([row[t] for t in texts]) for texts in self.data.captions]
         return embedder
 
-    def _load(self, checkpoint, with_state: bool) -> None:
+    def _load(self, checkpoint, with_state: bool, with_optimizer: bool = False) -> None:
+        """Weights and EMA; with ``with_state`` also the optimiser and step (resume), with ``with_optimizer``
+        only the optimiser (fine-tuning that carries AdamW's moments over)."""
         checkpoint = resolve_checkpoint(checkpoint)
         self.model.load_state_dict(load_weights(checkpoint, MODEL_FILE))
         source = load_weights(checkpoint, EMA_FILE if (checkpoint / EMA_FILE).is_file() else MODEL_FILE)
         self.ema = {n: source[n].to(self.device).clone() for n in self.ema}
-        if with_state:
+        if with_state or with_optimizer:
             state = load_state(checkpoint)
             self.optimizer.load_state_dict(state["optimizer"])
+            for group in self.optimizer.param_groups:  # the new run's settings win over the stored ones
+                group["lr"], group["weight_decay"] = self.config.lr, self.config.weight_decay
+        if with_state:
             self.step = int(state["step"])
 
     # -- one step --------------------------------------------------------------------------------------------
@@ -438,6 +444,7 @@ def train(
     cache_dir=None,
     device=None,
     progress: bool = True,
+    carry_optimizer: bool = False,
 ) -> Path:
     """Train (or continue training) a text-to-motion diffusion model; returns the final checkpoint folder.
 
@@ -445,9 +452,10 @@ def train(
     :param init_from: checkpoint to start from (fine-tuning: weights and EMA, fresh optimiser). Ignored when
         ``out_dir`` already holds checkpoints: training then resumes exactly from the latest one.
     :param cache_dir: where the caption-embedding cache lives (default: ``out_dir``).
+    :param carry_optimizer: with ``init_from``, also continue its AdamW state instead of a fresh optimiser.
     Under ``torchrun`` (an initialised process group) every process calls this; rank 0 writes files.
     """
-    trainer = Trainer(data, out_dir, config, normalizer, init_from, cache_dir, device, progress)
+    trainer = Trainer(data, out_dir, config, normalizer, init_from, cache_dir, device, progress, carry_optimizer)
     return trainer.run()
 
 

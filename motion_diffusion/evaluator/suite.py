@@ -150,7 +150,7 @@ def resolve_function(path: str) -> Callable:
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as err:
-        raise ValueError(f"cannot load {path!r} ({err}); pass another import path or '{NO_PHYSICS}'") from err
+        raise ValueError(f"cannot load {path!r} ({err}): check that {module} is importable and defines {name}") from err
 
 
 def physics_summary(features: Sequence[np.ndarray], metric: Callable) -> dict[str, Summary]:

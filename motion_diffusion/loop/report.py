@@ -1,0 +1,165 @@
+"""What a loop run shows: metric-vs-generation plots, showcase GIFs per arm, and a Markdown summary table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..motion.files import write_text
+from ..motion.motion import Motion
+from .run import RESULTS_FILE, SHOWCASE_FILE, LoopRun
+
+# (key in a record's "eval", title, better): the metrics plotted and tabulated, in this order.
+METRICS = (
+    ("fid", "FID", "lower"),
+    ("diversity", "Diversity", "closer to real"),
+    ("matching", "MM-Dist", "lower"),
+    ("R@3", "R-precision top 3", "higher"),
+    ("physics/phys_err_mm", "Phys-Err (mm)", "lower"),
+    ("physics/skate_mm", "Skate (mm)", "lower"),
+    ("physics/float_mm", "Float (mm)", "lower"),
+    ("physics/jerk", "Jerk (m/s³)", "closer to real"),
+)
+COLORS = {"baseline": "tab:gray", "no_correction": "tab:red", "correction": "tab:blue"}
+STYLES = ("-", "--", ":", "-.")
+
+
+def read_results(out) -> list[dict]:
+    path = Path(out) / RESULTS_FILE
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _curves(rows: list[dict], key: str) -> dict[str, tuple[str, str, np.ndarray, np.ndarray, np.ndarray]]:
+    """arm -> (label, kind, generations, means, interval half-widths) of one metric."""
+    curves: dict[str, list] = {}
+    for row in rows:
+        value = row.get("eval", {}).get(key)
+        if value is None:
+            continue
+        entry = curves.setdefault(row["arm"], [row["label"], row["kind"], [], [], []])
+        entry[2].append(row["generation"])
+        entry[3].append(value["mean"])
+        entry[4].append(value["ci"])
+    return {arm: (e[0], e[1], *map(np.asarray, e[2:])) for arm, e in curves.items()}
+
+
+def plot_metrics(out) -> Path:
+    """One panel per metric, metric against generation, one line per arm with its 95 % band; real as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    rows = read_results(out)
+    real = json.loads((out / "real.json").read_text()) if (out / "real.json").is_file() else {}
+    metrics = [m for m in METRICS if _curves(rows, m[0])]
+    cols = 4
+    fig, axes = plt.subplots((len(metrics) + cols - 1) // cols, cols, figsize=(4.2 * cols, 3.3 * len(metrics) / cols))
+    axes = np.atleast_1d(axes).ravel()
+    for ax, (key, title, better) in zip(axes, metrics, strict=False):
+        lines: dict[str, int] = {}
+        for label, kind, gens, mean, ci in _curves(rows, key).values():
+            style = STYLES[lines.setdefault(kind, 0) % len(STYLES)]
+            lines[kind] += 1
+            color = COLORS.get(kind, None)
+            ax.plot(gens, mean, style, marker="o", ms=3, color=color, label=label)
+            ax.fill_between(gens, mean - ci, mean + ci, color=color, alpha=0.15, lw=0)
+        if key in real:
+            ax.axhline(real[key]["mean"], color="k", lw=0.8, ls=":", label="real test data")
+        ax.set_title(f"{title} ({better})", fontsize=10)
+        ax.set_xlabel("generation")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(metrics) :]:
+        ax.axis("off")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    path = out / "plots" / "metrics.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def render_showcase(run: LoopRun, stride: int = 2) -> list[Path]:
+    """One GIF per showcased generation: a row per arm (first seed), a column per prompt."""
+    from ..viz import render_grid
+
+    config = run.config
+    arms = [arm for arm in config.arms if arm.seed == config.seeds[0]]
+    paths = []
+    for generation in config.showcased_generations:
+        shown = arms[:1] if generation == 0 else arms  # every arm shares generation 0
+        motions, titles = [], []
+        for arm in shown:
+            folder = run.gen0_dir(arm.seed) if generation == 0 else run.step_dir(arm, generation)
+            if not (folder / SHOWCASE_FILE).is_file():
+                break
+            label = "generation 0" if generation == 0 else arm.label
+            for k, (features, prompt) in enumerate(
+                zip(np.load(folder / SHOWCASE_FILE), config.showcase_prompts, strict=True)
+            ):
+                motions.append(Motion.from_features(features, text=prompt))
+                titles.append(f"{label}: {prompt}" if k == 0 else prompt)
+        else:
+            path = run.out / "gifs" / f"generation_{generation:03d}.gif"
+            paths.append(render_grid(motions, path, len(config.showcase_prompts), titles, stride=stride))
+    return paths
+
+
+def _cell(value: dict | None) -> str:
+    if value is None:
+        return "–"
+    mean, ci = value["mean"], value["ci"]
+    digits = 3 if abs(mean) < 10 else 1
+    return f"{mean:.{digits}f}±{ci:.{digits}f}" if ci > 0 else f"{mean:.{digits}f}"
+
+
+def summary_table(out) -> str:
+    """Markdown: the last evaluated generation of every arm (and generation 0 and real data for reference)."""
+    out = Path(out)
+    rows = read_results(out)
+    evaluated = [r for r in rows if "eval" in r]
+    if not evaluated:
+        return "No generation has been evaluated yet.\n"
+    last = max(r["generation"] for r in evaluated)
+    header = ["", "generation", *[m[1] for m in METRICS], "corrected", "failed", "falls", "moved (mm)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    real = json.loads((out / "real.json").read_text()) if (out / "real.json").is_file() else None
+    if real:
+        lines.append("| real test data | – | " + " | ".join(_cell(real.get(m[0])) for m in METRICS) + " | | | | |")
+    gen0 = next((r for r in evaluated if r["generation"] == 0), None)
+    if gen0:
+        cells = " | ".join(_cell(gen0["eval"].get(m[0])) for m in METRICS)
+        lines.append(f"| generation 0 | 0 | {cells} | | | | |")
+    for row in evaluated:
+        if row["generation"] != last:
+            continue
+        stats = row.get("correction", {})
+        extra = [
+            f"{stats.get('corrected', 0)}/{stats.get('synthetic', 0)}" if stats else "–",
+            str(stats.get("failed", "–")) if stats else "–",
+            f"{stats['falls_mean']:.2f}" if "falls_mean" in stats else "–",
+            f"{stats['mpjpe_mm_mean']:.0f}" if "mpjpe_mm_mean" in stats else "–",
+        ]
+        cells = [_cell(row["eval"].get(m[0])) for m in METRICS]
+        lines.append(f"| {row['label']} (seed {row['seed']}) | {last} | " + " | ".join(cells + extra) + " |")
+    note = (
+        "\nMeans with 95 % intervals over evaluation repeats. corrected: synthetic motions the corrector mapped "
+        "in the last generation; falls: mean falls per corrected motion; moved: mean distance (MPJPE) between "
+        "a synthetic motion and its correction.\n"
+    )
+    return "\n".join(lines) + "\n" + note
+
+
+def write_report(run: LoopRun, gifs: bool = True) -> dict[str, Path | list[Path]]:
+    """Plots, GIFs and summary.md of a run folder; returns their paths."""
+    table = summary_table(run.out)
+    write_text(run.out / "summary.md", f"# Self-consuming loop: {run.out}\n\n{table}")
+    paths: dict[str, Path | list[Path]] = {"summary": run.out / "summary.md", "plot": plot_metrics(run.out)}
+    if gifs:
+        paths["gifs"] = render_showcase(run)
+    return paths
