@@ -6,15 +6,16 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DATA ?= data/embedded
 SEED ?= 0
+LOOP_OUT ?= runs/loop
 
-.PHONY: venv test lint data humanoid train evaluator train-loop bench clean
+.PHONY: venv test lint data humanoid train evaluator evaluator-if-missing train-loop toy-gaussian bench clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,ray]'
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -38,9 +39,16 @@ evaluator: $(STAMP)
 	@test -f $(DATA)/Mean.npy || $(MAKE) --no-print-directory data
 	$(PY) -m motion_diffusion.evaluator train --data $(DATA) --out $(DATA)/evaluator --seed $(SEED)
 
-train-loop: $(STAMP)
+evaluator-if-missing: $(STAMP)
 	@test -f $(DATA)/Mean.npy || $(MAKE) --no-print-directory data
-	@echo "The self-consuming loop is not built yet: the embedded dataset is ready under $(DATA)."
+	@test -f $(DATA)/evaluator/evaluator.json || $(MAKE) --no-print-directory evaluator
+
+# The self-consuming loop on the embedded dataset (resumes if $(LOOP_OUT) holds an unfinished run).
+train-loop: evaluator-if-missing
+	$(PY) -m motion_diffusion.loop --out $(LOOP_OUT) --data $(DATA) $(LOOP_ARGS)
+
+toy-gaussian: $(STAMP)
+	$(PY) -m motion_diffusion.loop.toy --out runs/toy_gaussian
 
 bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH)

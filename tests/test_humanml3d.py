@@ -128,3 +128,21 @@ def test_write_dataset_computes_stats_from_the_train_split(tmp_path):
     np.testing.assert_allclose(ds.mean, expected, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="not given"):
         write_dataset(tmp_path, clips, {"train": ["zz"]})
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path):
+    """Temporary files and folders are private (0600/0700); what lands must follow the umask like open() does."""
+    import os
+    import stat
+
+    from motion_diffusion.motion.files import atomic_folder, write_text
+
+    mask = os.umask(0o022)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+        with atomic_folder(tmp_path / "folder"):
+            pass
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o755

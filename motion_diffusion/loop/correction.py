@@ -100,7 +100,7 @@ def correct_synthetic(
     count = int(round(fraction * len(features)))
     chosen = set(rng.choice(len(features), count, replace=False).tolist()) if count else set()
     order = sorted(chosen)
-    results = run_corrector(corrector, [Motion.from_features(features[i]) for i in order], options)
+    results = run_corrector(corrector, [Motion.from_features(features[i], text=texts[i]) for i in order], options)
     outcome = dict(zip(order, results, strict=True))
     kept, kept_texts, records = [], [], []
     for i, (raw, text) in enumerate(zip(features, texts, strict=True)):

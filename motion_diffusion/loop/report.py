@@ -31,17 +31,25 @@ def read_results(out) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _curves(rows: list[dict], key: str) -> dict[str, tuple[str, str, np.ndarray, np.ndarray, np.ndarray]]:
-    """arm -> (label, kind, generations, means, interval half-widths) of one metric."""
+# Per-generation statistics of the synthetic data (not evaluations), plotted after the metrics.
+DATA_PANELS = (
+    ("training_synthetic_physics", "phys_err_mm", "Phys-Err of synthetic training data (mm)", "lower"),
+    ("correction", "mpjpe_mm_mean", "Distance the corrector moved motions (mm)", "MPJPE"),
+)
+
+
+def _curves(rows: list[dict], section: str, key: str) -> dict[str, tuple]:
+    """arm -> (label, kind, generations, means, 95 % half-widths) of ``row[section][key]`` (a Summary or a number)."""
     curves: dict[str, list] = {}
     for row in rows:
-        value = row.get("eval", {}).get(key)
+        value = row.get(section, {}).get(key)
         if value is None:
             continue
+        mean, ci = (value["mean"], value["ci"]) if isinstance(value, dict) else (value, 0.0)
         entry = curves.setdefault(row["arm"], [row["label"], row["kind"], [], [], []])
         entry[2].append(row["generation"])
-        entry[3].append(value["mean"])
-        entry[4].append(value["ci"])
+        entry[3].append(mean)
+        entry[4].append(ci)
     return {arm: (e[0], e[1], *map(np.asarray, e[2:])) for arm, e in curves.items()}
 
 
@@ -51,32 +59,36 @@ def plot_metrics(out) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     out = Path(out)
     rows = read_results(out)
     real = json.loads((out / "real.json").read_text()) if (out / "real.json").is_file() else {}
-    metrics = [m for m in METRICS if _curves(rows, m[0])]
-    cols = 4
-    fig, axes = plt.subplots((len(metrics) + cols - 1) // cols, cols, figsize=(4.2 * cols, 3.3 * len(metrics) / cols))
+    panels = [("eval", *m) for m in METRICS] + list(DATA_PANELS)
+    panels = [p for p in panels if _curves(rows, p[0], p[1])]
+    cols = 5
+    nrows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.0 * cols, 3.2 * nrows + 0.5))
     axes = np.atleast_1d(axes).ravel()
-    for ax, (key, title, better) in zip(axes, metrics, strict=False):
+    for ax, (section, key, title, better) in zip(axes, panels, strict=False):
         lines: dict[str, int] = {}
-        for label, kind, gens, mean, ci in _curves(rows, key).values():
+        for label, kind, gens, mean, ci in _curves(rows, section, key).values():
             style = STYLES[lines.setdefault(kind, 0) % len(STYLES)]
             lines[kind] += 1
             color = COLORS.get(kind, None)
             ax.plot(gens, mean, style, marker="o", ms=3, color=color, label=label)
             ax.fill_between(gens, mean - ci, mean + ci, color=color, alpha=0.15, lw=0)
-        if key in real:
+        if section == "eval" and key in real:
             ax.axhline(real[key]["mean"], color="k", lw=0.8, ls=":", label="real test data")
         ax.set_title(f"{title} ({better})", fontsize=10)
         ax.set_xlabel("generation")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    for ax in axes[len(metrics) :]:
+    for ax in axes[len(panels) :]:
         ax.axis("off")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, 0.5 / (3.2 * nrows + 0.5), 1, 1))
     path = out / "plots" / "metrics.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
