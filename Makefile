@@ -48,7 +48,7 @@ train-loop: evaluator-if-missing
 	$(PY) -m motion_diffusion.loop --out $(LOOP_OUT) --data $(DATA) $(LOOP_ARGS)
 
 toy-gaussian: $(STAMP)
-	$(PY) -m motion_diffusion.loop.toy --out runs/toy_gaussian
+	$(PY) -m motion_diffusion.loop.toy --out runs/toy_gaussian --seeds 20
 
 bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH)
