@@ -8,18 +8,22 @@ DATA ?= data/embedded
 SEED ?= 0
 LOOP_OUT ?= runs/loop
 
-.PHONY: venv test lint data humanoid train evaluator evaluator-if-missing train-loop toy-gaussian bench clean
+.PHONY: venv test test-gpu lint data humanoid train evaluator evaluator-if-missing train-loop toy-gaussian bench clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,ray]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,ray,mjx]'
 	touch $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Tests that need a CUDA GPU (MJX at scale); `make test` deselects them.
+test-gpu: $(STAMP)
+	$(PY) -m pytest -q -m gpu
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

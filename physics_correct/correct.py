@@ -3,8 +3,8 @@
 Pipeline for one clip (HumanML3D joints, Y-up, any fps):
 reference clean-up (teleports, sinking, hovering, stance-foot locking, swing clearance) -> IK retargeting,
 planted toes laid flat -> smoothed reference at the control rate -> plan (PD targets, weight-support
-feed-forward per support, assist targets) -> CPU MuJoCo simulation with fall handling -> the 22 simulated joint
-bodies at the input frame times.
+feed-forward per support, assist targets) -> simulation with fall handling (CPU MuJoCo, or MJX with
+``backend="mjx"``) -> the 22 simulated joint bodies at the input frame times.
 """
 
 from __future__ import annotations
@@ -96,14 +96,28 @@ def plan_motion(joints: np.ndarray, fps: float, config: ControllerConfig, model)
 def correct_joints(joints, fps: float = FPS, config: ControllerConfig | None = None, model=None):
     """Correct one clip of joints (T, 22, 3) at ``fps``; return (corrected joints (T, 22, 3), report dict)."""
     start = time.perf_counter()
+    joints, fps = _checked(joints, fps)
+    config = ControllerConfig() if config is None else config
+    planned = plan_motion(joints, fps, config, _default_model() if model is None else model)
+    if config.backend == "mjx":
+        from .backends import mjx
+
+        rollout = mjx.simulate(planned.model, planned.plan, config)
+    else:
+        rollout = simulate(planned.model, planned.plan, config)
+    return _finish(joints, fps, config, planned, rollout, start)
+
+
+def _checked(joints, fps):
     joints = check_joints(joints, min_frames=MIN_FRAMES)
     if joints.ndim != 3:
         raise ValueError(f"correct_joints takes one clip (T, 22, 3), got {joints.shape}; pass a list for a batch")
-    fps = check_fps(fps)
-    config = ControllerConfig() if config is None else config
-    planned = plan_motion(joints, fps, config, _default_model() if model is None else model)
+    return joints, check_fps(fps)
+
+
+def _finish(joints, fps, config: ControllerConfig, planned: Planned, rollout, start: float):
+    """The simulated joints at the input frames and the report of a clip whose correction began at ``start``."""
     model, plan, ik = planned.model, planned.plan, planned.ik
-    rollout = simulate(model, plan, config)
     frame_times = np.arange(len(joints)) / fps
     out = mujoco_to_joints(_resample(rollout.body_pos, np.arange(plan.num_steps) / plan.rate, frame_times))
 
@@ -175,11 +189,47 @@ def _correct_item(args):
     return CorrectionResult(_to_form(out, fps, form, item, normalized, mean, std), report)
 
 
+def _failure(exc: Exception) -> CorrectionResult:
+    return CorrectionResult(None, {}, f"{type(exc).__name__}: {exc}")
+
+
 def _correct_safely(args):
     try:
         return _correct_item(args)
     except Exception as exc:  # a batch records the failure and moves on
-        return CorrectionResult(None, {}, f"{type(exc).__name__}: {exc}")
+        return _failure(exc)
+
+
+def _correct_batch_mjx(jobs, config: ControllerConfig) -> list[CorrectionResult]:
+    """A list with ``backend="mjx"``: each clip is planned, then all are simulated together (``mjx.simulate_batch``,
+    one compiled call per length bucket); each report's ``seconds`` is its planning plus its share of the batch."""
+    from .backends import mjx
+
+    results: list[CorrectionResult | None] = [None] * len(jobs)
+    pending = []
+    for index, (item, fps, normalized, mean, std, _) in enumerate(jobs):
+        start = time.perf_counter()
+        try:
+            joints, fps, form = _as_joints(item, fps, normalized, mean, std)
+            joints, fps = _checked(joints, fps)
+            planned = plan_motion(joints, fps, config, _default_model())
+            pending.append((index, joints, fps, form, planned, time.perf_counter() - start))
+        except Exception as exc:  # a batch records the failure and moves on
+            results[index] = _failure(exc)
+    if not pending:
+        return results
+    batch_start = time.perf_counter()
+    clips = [entry[4] for entry in pending]
+    rollouts = mjx.simulate_batch([c.model for c in clips], [c.plan for c in clips], config, errors=True)
+    share = (time.perf_counter() - batch_start) / len(pending)
+    for (index, joints, fps, form, planned, seconds), rollout in zip(pending, rollouts, strict=True):
+        if isinstance(rollout, Exception):
+            results[index] = _failure(rollout)
+            continue
+        item, _, normalized, mean, std, _ = jobs[index]
+        out, report = _finish(joints, fps, config, planned, rollout, time.perf_counter() - seconds - share)
+        results[index] = CorrectionResult(_to_form(out, fps, form, item, normalized, mean, std), report)
+    return results
 
 
 def correct(motion, *, fps=None, normalized=False, mean=None, std=None, workers: int = 1, **options):
@@ -187,18 +237,21 @@ def correct(motion, *, fps=None, normalized=False, mean=None, std=None, workers:
 
     ``motion``: a ``Motion``, joints (T, 22, 3) (Y-up, metres, at ``fps``, default 20) or HumanML3D features
     (T, 263) (``normalized=True`` with the dataset's ``mean`` and ``std`` if they are z-normalised).
-    ``options`` are ``ControllerConfig`` fields (e.g. ``assist_force=0``, ``on_fall="stop"``).
+    ``options`` are ``ControllerConfig`` fields (e.g. ``assist_force=0``, ``on_fall="stop"``, ``backend="mjx"``).
 
     Returns a ``CorrectionResult`` whose ``.motion`` has the input's form and whose ``.report`` holds falls,
     resets, assist statistics (N, N m), ``mpjpe_mm`` to the input and ``metrics_before``/``metrics_after``.
     A single input raises ``ValueError`` on bad input; a list returns one result per item, run in parallel
-    over ``workers`` processes, with ``.ok == False`` and ``.error`` for the items that failed.
+    over ``workers`` processes, with ``.ok == False`` and ``.error`` for the items that failed; with
+    ``backend="mjx"`` a list is simulated as one batch in this process instead (``workers`` is not used).
     """
-    ControllerConfig().with_options(**options)  # unknown or invalid options fail before any work
+    config = ControllerConfig().with_options(**options)  # unknown or invalid options fail before any work
     if not (isinstance(workers, int) and workers >= 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if isinstance(motion, (list, tuple)):
         jobs = [(item, fps, normalized, mean, std, options) for item in motion]
+        if config.backend == "mjx":
+            return _correct_batch_mjx(jobs, config)
         if workers == 1 or len(jobs) <= 1:
             return [_correct_safely(job) for job in jobs]
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:

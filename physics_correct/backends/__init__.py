@@ -1,4 +1,5 @@
-"""Simulation backends that run a controller plan: ``mujoco_cpu`` (default)."""
+"""Simulation backends that run a controller plan: ``mujoco_cpu`` (default, one clip per process) and ``mjx``
+(JAX: clips batched with vmap, for GPUs)."""
 
 
 class SimulationError(ValueError):

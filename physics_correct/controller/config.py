@@ -9,6 +9,7 @@ from .reference import SWING_CLEARANCE
 
 FALL_DISTANCE = 0.5  # m, mean body error that counts as a fall (UHC, PHC)
 ON_FALL = ("reset", "stop")
+BACKENDS = ("mujoco", "mjx")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class ControllerConfig:
       assist's force and torque; 0 and 0 make the simulation fully physical.
     - ``fall_distance`` (m) and ``on_fall``: "reset" puts the body back on the reference and continues
       (each reset is counted), "stop" ends the simulation with an error.
+    - ``backend``: "mujoco" (CPU MuJoCo) or "mjx" (MJX in JAX, ``backends.mjx``; needs the ``mjx`` extra).
     """
 
     fit_skeleton: bool = True
@@ -41,6 +43,7 @@ class ControllerConfig:
     assist_torque: float = humanoid.ASSIST_TORQUE_CAP
     fall_distance: float = FALL_DISTANCE
     on_fall: str = "reset"
+    backend: str = "mujoco"
 
     def __post_init__(self):
         if not (isinstance(self.control_substeps, int) and self.control_substeps >= 1):
@@ -52,6 +55,8 @@ class ControllerConfig:
             raise ValueError(f"fall_distance must be positive, got {self.fall_distance!r}")
         if self.on_fall not in ON_FALL:
             raise ValueError(f"on_fall must be one of {ON_FALL}, got {self.on_fall!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
 
     def with_options(self, **options) -> ControllerConfig:
         """A copy with some fields changed; unknown option names raise ``ValueError``."""
