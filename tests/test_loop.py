@@ -223,3 +223,20 @@ def test_settings_are_checked():
     config = config_from_args(args)
     assert config.gammas == (0.5, math.inf) and config.corrector == "a.b:c"
     assert LoopConfig.from_dict(config.to_dict()) == config
+
+
+def test_motion_diffusion_never_imports_physics_correct():
+    """The loop reaches its corrector only through the import path in its settings."""
+    import ast
+    from pathlib import Path
+
+    import motion_diffusion
+
+    offenders = []
+    for path in Path(motion_diffusion.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "physics_correct"]
+    assert offenders == []
