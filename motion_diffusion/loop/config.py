@@ -60,7 +60,7 @@ class LoopConfig:
     lambdas: tuple[float, ...] = (1.0,)  # synthetic motions per generation = floor(lambda * n)
     gammas: tuple[float, ...] = (math.inf,)  # correction arms; gamma = 0 is the no_correction arm, always run
     seeds: tuple[int, ...] = (0,)
-    generations: int = 5  # generations after generation 0
+    generations: int = 8  # generations after generation 0
     # model and training
     preset: str = "tiny"
     text_encoder: str = "minilm"
