@@ -162,6 +162,14 @@ def test_resuming_with_other_settings_is_refused(finished):
         LoopRun(changed, finished.out, progress=False)
 
 
+def test_a_failed_start_binds_no_settings(data, tmp_path):
+    """A start that fails (here: no evaluator) leaves no loop.json, so a corrected rerun is not refused."""
+    bad = config_from_args(build_parser().parse_args(_args(data, tmp_path / "run", ["evaluator=/no/such/folder"])))
+    with pytest.raises((ValueError, FileNotFoundError)):
+        LoopRun(bad, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "loop.json").exists()
+
+
 def _walk(length=50, seed=0):
     t = np.arange(length) / 20.0
     joints = np.tile(np.linspace(0, 1.5, 22)[None, :, None] * [0, 1, 0], (length, 1, 1)) + [0.0, 0.0, 0.0]

@@ -140,9 +140,6 @@ class LoopRun:
                     f"{self.out} holds a loop run with other settings (differing: {changed}): "
                     "resume with the same settings or choose another --out"
                 )
-            return
-        self.out.mkdir(parents=True, exist_ok=True)
-        _write_json(stored, {"config": mine, "command": sys.argv})
 
     # -- the stages --------------------------------------------------------------------------------------------
 
@@ -338,6 +335,9 @@ class LoopRun:
     def run(self) -> Path:
         """Do every unfinished stage, then return the results file."""
         c = self.config
+        if not (self.out / CONFIG_FILE).is_file():  # written once everything loaded, so a failed start binds nothing
+            self.out.mkdir(parents=True, exist_ok=True)
+            _write_json(self.out / CONFIG_FILE, {"config": c.to_dict(), "command": sys.argv})
         arms = c.arms
         total = len(c.seeds) + c.generations * len(arms)
         bar = tqdm(total=total, desc="self-consuming loop", unit="step", disable=not self.progress)
