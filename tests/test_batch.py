@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from motion_diffusion.data.humanml3d import load_dataset, read_split
+from motion_diffusion.data.procedural.build import build_dataset
 from motion_diffusion.motion.skeleton import FEATURE_DIM, NUM_JOINTS
 from physics_correct.batch import CONFIG_FILE, REPORT_FILE, SUMMARY_FILE, correct_dataset, parse_options
 
-EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "embedded"
-GOOD = ("000008", "000019", "000040", "000071", "000075")  # 2-3 s embedded clips
+GOOD = ("good_0", "good_1", "good_2", "good_3", "good_4")  # the 5 shortest clips of a small embedded dataset
 BAD = {  # name -> a phrase of the error it must be reported with
     "bad_missing": "feature file is missing",
     "bad_nan": "NaN",
@@ -27,9 +27,9 @@ BAD = {  # name -> a phrase of the error it must be reported with
     "bad_unreadable": "cannot read",
 }
 SPLIT_FILES = {
-    "train": ["000019", "bad_nan", "000008", "bad_pose", "bad_missing"],
-    "val": ["000040", "bad_short"],
-    "test": ["000075", "bad_shape", "000071", "bad_unreadable"],
+    "train": ["good_1", "bad_nan", "good_0", "bad_pose", "bad_missing"],
+    "val": ["good_2", "bad_short"],
+    "test": ["good_4", "bad_shape", "good_3", "bad_unreadable"],
 }
 POLL_SECONDS = 0.01
 KILL_DEADLINE_SECONDS = 120
@@ -66,13 +66,17 @@ def _without_timing(record: dict) -> dict:
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     """A tiny HumanML3D folder of 5 short embedded clips and 6 bad ones, and its snapshot."""
+    embedded = tmp_path_factory.mktemp("embedded")
+    build_dataset(embedded, num_clips=20, seed=0, workers=1)
+    lengths = {p.stem: len(np.load(p)) for p in (embedded / "new_joint_vecs").glob("*.npy")}
+    shortest = sorted(lengths, key=lambda name: (lengths[name], name))[: len(GOOD)]
     src = tmp_path_factory.mktemp("src")
     for folder, suffix in (("new_joint_vecs", ".npy"), ("new_joints", ".npy"), ("texts", ".txt")):
         (src / folder).mkdir()
-        for name in GOOD:
-            shutil.copy(EMBEDDED / folder / f"{name}{suffix}", src / folder)
+        for name, original in zip(GOOD, shortest, strict=True):
+            shutil.copy(embedded / folder / f"{original}{suffix}", src / folder / f"{name}{suffix}")
     for name in ("Mean.npy", "Std.npy"):
-        shutil.copy(EMBEDDED / name, src)
+        shutil.copy(embedded / name, src)
     good = np.load(src / "new_joint_vecs" / f"{GOOD[0]}.npy")
     nan = good.copy()
     nan[5, 7] = np.nan
