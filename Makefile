@@ -55,6 +55,7 @@ toy-gaussian: $(STAMP)
 	$(PY) -m motion_diffusion.loop.toy --out runs/toy_gaussian --seeds 20
 
 bench: $(STAMP)
+	@test -f $(DATA)/Mean.npy || $(MAKE) --no-print-directory data
 	$(PY) -m benchmarks $(BENCH)
 
 clean:
