@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ..data.humanml3d import load_dataset
 from ..evaluator.base import check_fingerprint, load_evaluator
-from ..evaluator.suite import EvalSettings, evaluate, generate_motion_set, resolve_function
+from ..evaluator.suite import EvalSettings, evaluate, generate_motion_set, physics_summary, resolve_function
 from ..generation import load_model, sample_features
 from ..model.checkpoint import list_checkpoints
 from ..motion.files import atomic_folder, save_npy, write_text
@@ -57,12 +57,14 @@ def _seed(*parts: int) -> int:
     return int(np.random.default_rng(list(parts)).integers(2**31))
 
 
-def save_set(folder: Path, features, texts) -> None:
-    """A motion set as ``<index>.npy`` files plus ``texts.json``, written as one atomic folder."""
+def save_set(folder: Path, features, texts, extra_files: dict[str, str] | None = None) -> None:
+    """A motion set as ``<index>.npy`` files plus ``texts.json`` (and ``extra_files``), as one atomic folder."""
     with atomic_folder(folder) as tmp:
         for i, f in enumerate(features):
             np.save(tmp / f"{i:05d}.npy", np.asarray(f, np.float32))
         (tmp / TEXTS_FILE).write_text(json.dumps(list(texts)))
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
 
 
 def load_set(folder: Path) -> tuple[list[np.ndarray], list[str]]:
@@ -111,6 +113,7 @@ class LoopRun:
         self.evaluator = load_evaluator(Path(config.evaluator or data / "evaluator"), config.device)
         check_fingerprint(self.evaluator, data)
         self.corrector = resolve_function(config.corrector)
+        self.physics = resolve_function(config.physics)
 
     # -- folders -----------------------------------------------------------------------------------------------
 
@@ -238,11 +241,8 @@ class LoopRun:
         result = correct_synthetic(
             features, texts, arm.corrected_fraction, rng, corrector, c.corrector_options, c.on_failure
         )
-        with atomic_folder(folder) as tmp:
-            for i, f in enumerate(result.features):
-                np.save(tmp / f"{i:05d}.npy", f)
-            (tmp / TEXTS_FILE).write_text(json.dumps(result.texts))
-            (tmp / CORRECTION_FILE).write_text("".join(json.dumps(r) + "\n" for r in result.records))
+        records = "".join(json.dumps(r) + "\n" for r in result.records)
+        save_set(folder, result.features, result.texts, {CORRECTION_FILE: records})
 
     def training_set(self, arm: Arm, generation: int) -> MotionTextSet:
         features, captions = list(self.real.features), list(self.real.captions)
@@ -292,11 +292,8 @@ class LoopRun:
         _write_json(folder / RECORD_FILE, record)
 
     def _physics_means(self, features) -> dict:
-        from ..motion.features import features_to_joints
-
-        metric = resolve_function(self.config.physics)
-        values = [metric(features_to_joints(f), FPS) for f in features]
-        return {k: float(np.mean([v[k] for v in values])) for k in values[0]} if values else {}
+        """Mean of each physics metric over a synthetic set (empty when every motion was dropped)."""
+        return {k: v.mean for k, v in physics_summary(features, self.physics).items()} if features else {}
 
     def prune(self, generation: int) -> None:
         """Drop checkpoints and synthetic sets of generations that no later stage needs."""
