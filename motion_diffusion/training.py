@@ -39,7 +39,7 @@ from .model.checkpoint import (
 )
 from .model.presets import PRESETS, ModelConfig
 from .motion.checks import check_features
-from .motion.files import write_text
+from .motion.files import remove_stale_temporaries, write_text
 from .motion.normalize import Normalizer
 from .motion.skeleton import FEATURE_DIM, MIN_FRAMES, UNIT_LENGTH
 from .text import TEXT_ENCODERS, TextEmbedder
@@ -185,6 +185,8 @@ class Trainer:
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.progress = progress and self.rank == 0
 
+        if self.rank == 0:
+            remove_stale_temporaries(self.out_dir)  # half-written files of a run that was killed
         resume = list_checkpoints(self.out_dir)
         source = resume[-1] if resume else init_from
         source_config = None

@@ -26,7 +26,6 @@ case results are collected as they complete and written at once.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import sys
@@ -43,7 +42,13 @@ from tqdm.auto import tqdm
 
 from motion_diffusion.data.humanml3d import SPLITS, read_captions, read_features, read_split, write_splits
 from motion_diffusion.motion.features import features_to_joints
-from motion_diffusion.motion.files import atomic_open, save_npy, write_text
+from motion_diffusion.motion.files import (
+    atomic_open,
+    exclusive_folder,
+    remove_stale_temporaries,
+    save_npy,
+    write_text,
+)
 from motion_diffusion.motion.skeleton import FPS
 
 from .controller import ControllerConfig
@@ -56,8 +61,6 @@ NORMALIZER_FILES = ("Mean.npy", "Std.npy")
 REPORT_FILE = "correction.jsonl"
 SUMMARY_FILE = "correction_summary.md"
 CONFIG_FILE = "correction_config.json"
-LOCK_FILE = ".correction.lock"
-TEMP_PATTERN = ".*.tmp"  # the temporary files of motion_diffusion.motion.files.atomic_open
 IN_FLIGHT_PER_WORKER = 2  # clips submitted ahead per worker: keeps workers busy without holding the dataset
 # Each pool worker gets one BLAS thread (N workers already fill N cores; Ray does the same for its tasks).
 # Variables the user has set win.
@@ -209,17 +212,6 @@ def _no_session():
     yield None
 
 
-@contextmanager
-def _exclusive(dst: Path):
-    """Hold a lock on DST so that two batch runs never write the same folder."""
-    with open(dst / LOCK_FILE, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ValueError(f"{dst} is being written by another batch correction; wait for it to finish") from None
-        yield
-
-
 def _check_paths(src: Path, dst: Path) -> None:
     if not src.is_dir():
         raise ValueError(f"source folder {src} does not exist; give a HumanML3D-layout folder")
@@ -240,12 +232,6 @@ def _check_config(dst: Path, src: Path, options: dict) -> None:
             )
     else:
         write_text(path, json.dumps(config, indent=2) + "\n")
-
-
-def _remove_temp_files(dst: Path) -> None:
-    for folder in (dst, dst / FEATURES_DIR, dst / JOINTS_DIR, dst / TEXTS_DIR):
-        for path in folder.glob(TEMP_PATTERN):
-            path.unlink()
 
 
 def _load_report(dst: Path, retry_failed: bool) -> dict[str, dict]:
@@ -387,9 +373,9 @@ def correct_dataset(
     names = sorted({name for split in splits.values() for name in split})[:limit]
 
     dst.mkdir(parents=True, exist_ok=True)
-    with _exclusive(dst):
+    with exclusive_folder(dst, "batch correction"):
         _check_config(dst, src, options)
-        _remove_temp_files(dst)
+        remove_stale_temporaries(dst)
         records = _load_report(dst, retry_failed)
         todo = [name for name in names if name not in records]
         for name in NORMALIZER_FILES:

@@ -37,7 +37,7 @@ from ..evaluator.base import check_fingerprint, load_evaluator
 from ..evaluator.suite import EvalSettings, evaluate, generate_motion_set, physics_summary, resolve_function
 from ..generation import load_model, sample_features
 from ..model.checkpoint import list_checkpoints
-from ..motion.files import atomic_folder, save_npy, write_text
+from ..motion.files import atomic_folder, exclusive_folder, remove_stale_temporaries, save_npy, write_text
 from ..motion.skeleton import FPS
 from ..training import MotionTextSet, TrainConfig, train
 from .config import Arm, LoopConfig
@@ -332,23 +332,24 @@ class LoopRun:
     def run(self) -> Path:
         """Do every unfinished stage, then return the results file."""
         c = self.config
-        if not (self.out / CONFIG_FILE).is_file():  # written once everything loaded, so a failed start binds nothing
-            self.out.mkdir(parents=True, exist_ok=True)
-            _write_json(self.out / CONFIG_FILE, {"config": c.to_dict(), "command": sys.argv})
-        arms = c.arms
-        total = len(c.seeds) + c.generations * len(arms)
-        bar = tqdm(total=total, desc="self-consuming loop", unit="step", disable=not self.progress)
-        for seed in c.seeds:
-            bar.set_postfix_str(f"generation 0, seed {seed}")
-            self.generation_zero(seed)
-            bar.update(1)
-        self.write_results()
-        for generation in range(1, c.generations + 1):
-            for arm in arms:
-                bar.set_postfix_str(f"generation {generation}, {arm.name}")
-                self.step(arm, generation)
+        with exclusive_folder(self.out, "self-consuming loop"):
+            if not (self.out / CONFIG_FILE).is_file():  # written once everything loaded: a failed start binds nothing
+                _write_json(self.out / CONFIG_FILE, {"config": c.to_dict(), "command": sys.argv})
+            remove_stale_temporaries(self.out)  # half-written files of a run that was killed
+            arms = c.arms
+            total = len(c.seeds) + c.generations * len(arms)
+            bar = tqdm(total=total, desc="self-consuming loop", unit="step", disable=not self.progress)
+            for seed in c.seeds:
+                bar.set_postfix_str(f"generation 0, seed {seed}")
+                self.generation_zero(seed)
                 bar.update(1)
             self.write_results()
-            self.prune(generation)
-        bar.close()
-        return self.write_results()
+            for generation in range(1, c.generations + 1):
+                for arm in arms:
+                    bar.set_postfix_str(f"generation {generation}, {arm.name}")
+                    self.step(arm, generation)
+                    bar.update(1)
+                self.write_results()
+                self.prune(generation)
+            bar.close()
+            return self.write_results()
