@@ -37,7 +37,7 @@ humanoid: $(STAMP)
 
 train: $(STAMP)
 	@test -f $(DATA)/Mean.npy || $(MAKE) --no-print-directory data
-	$(PY) -m motion_diffusion.train --data $(DATA) --preset tiny --out runs/tiny --steps 2000 --lr 1e-3 --max-minutes 14
+	$(PY) -m motion_diffusion.train --data $(DATA) --preset tiny --out runs/tiny --steps 4000 --lr 1e-3 --max-minutes 14
 
 evaluator: $(STAMP)
 	@test -f $(DATA)/Mean.npy || $(MAKE) --no-print-directory data

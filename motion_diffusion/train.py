@@ -11,7 +11,7 @@ import sys
 
 from .model.presets import PRESETS
 from .text import TEXT_ENCODERS
-from .training import TrainConfig
+from .training import LR_SCHEDULES, TrainConfig
 
 _DEFAULTS = TrainConfig()
 
@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=_DEFAULTS.steps, help="total optimisation steps")
     parser.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size, help="per process")
     parser.add_argument("--lr", type=float, default=_DEFAULTS.lr)
+    parser.add_argument(
+        "--lr-schedule", default=_DEFAULTS.lr_schedule, choices=LR_SCHEDULES, help="cosine decays to 0 at --steps"
+    )
     parser.add_argument("--ema-decay", type=float, default=_DEFAULTS.ema_decay)
     parser.add_argument("--seed", type=int, default=_DEFAULTS.seed)
     parser.add_argument("--save-every", type=int, default=_DEFAULTS.save_every)
@@ -54,6 +57,7 @@ def main(argv=None) -> None:
             steps=args.steps,
             batch_size=args.batch_size,
             lr=args.lr,
+            lr_schedule=args.lr_schedule,
             ema_decay=args.ema_decay,
             seed=args.seed,
             save_every=args.save_every,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
 import sys
@@ -46,6 +47,7 @@ from .text import TEXT_ENCODERS, TextEmbedder
 
 BUCKET_BATCHES = 16  # batches per length-sorted chunk: bigger groups similar lengths better, shuffles less
 SHORTER_CROP_PROB = 1 / 3  # HumanML3D loaders drop one more length unit with this probability
+LR_SCHEDULES = ("constant", "cosine")
 EMA_WARMUP = 10  # EMA decay is min(decay, (1 + step) / (EMA_WARMUP + step)) so early averages are not stale
 LOG_FILE = "log.csv"
 RUN_FILE = "run.json"
@@ -61,6 +63,7 @@ class TrainConfig:
     steps: int = 10_000
     batch_size: int = 64
     lr: float = 1e-4
+    lr_schedule: str = "constant"  # or "cosine": from lr down to 0 at ``steps``
     weight_decay: float = 0.0
     ema_decay: float = 0.9999
     grad_clip: float = 1.0
@@ -84,6 +87,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.cond_drop < 1 or not 0 <= self.ema_decay < 1:
             raise ValueError("cond_drop and ema_decay must lie in [0, 1)")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose one of {LR_SCHEDULES}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"max_minutes must be positive (or None for no limit), got {self.max_minutes}")
 
@@ -219,6 +224,8 @@ class Trainer:
 
         torch.manual_seed(config.seed)
         self.model = MotionDenoiser(self.model_config).to(self.device)
+        if self.model_config.whiten_text:
+            self.model.fit_text_whitening(self.text_table)  # replaced by the stored one when loading a checkpoint
         self.ema = {n: p.detach().clone() for n, p in self.model.named_parameters()}
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.step = 0
@@ -301,6 +308,13 @@ class Trainer:
         text = self.text_table[torch.as_tensor(rows, device=self.device)]
         return torch.from_numpy(x0).to(self.device), torch.from_numpy(mask).to(self.device), text
 
+    def learning_rate(self) -> float:
+        """The learning rate of the coming step (a function of the step only, so resuming keeps the schedule)."""
+        config = self.config
+        if config.lr_schedule == "cosine":
+            return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(self.step, config.steps) / config.steps))
+        return config.lr
+
     def train_step(self) -> tuple[float, float]:
         """One optimisation step; returns (loss, gradient norm before clipping)."""
         config = self.config
@@ -317,6 +331,8 @@ class Trainer:
             output = self.ddp_model(x_t, t, text, mask, drop_text)
         loss = self.diffusion.training_loss(output, x0, noise, mask)
         self.optimizer.zero_grad(set_to_none=True)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
         self.optimizer.step()
@@ -382,7 +398,7 @@ class Trainer:
                     "step": self.step,
                     "loss": float(np.mean(losses)),
                     "grad_norm": float(np.mean(norms)),
-                    "lr": config.lr,
+                    "lr": self.optimizer.param_groups[0]["lr"],
                     "steps_per_s": len(losses) / max(elapsed, 1e-9),
                 }
                 bar.set_postfix(loss=f"{row['loss']:.4f}")

@@ -141,3 +141,32 @@ def test_incompatible_or_missing_checkpoints_are_clear_errors(tmp_path):
         check_compatible(config, "tiny", "clip")
     with pytest.raises(ValueError, match="neither a checkpoint folder"):
         resolve_checkpoint(tmp_path)
+
+
+def test_text_whitening_spreads_alike_captions_and_travels_with_the_checkpoint(tmp_path):
+    """Embeddings that share one large component (as sentence embeddings of captions do) come out decorrelated."""
+    generator = torch.Generator().manual_seed(0)
+    shared = torch.randn(TEXT_DIM, generator=generator)
+    embeddings = shared + 0.1 * torch.randn(200, TEXT_DIM, generator=generator)
+    model = MotionDenoiser(ModelConfig.from_preset("tiny", TEXT_DIM)).eval()
+    assert model.config.whiten_text and not MotionDenoiser(ModelConfig.from_preset("mdm", TEXT_DIM)).config.whiten_text
+    model.fit_text_whitening(embeddings)
+
+    def mean_cosine(x):
+        x = torch.nn.functional.normalize(x, dim=1)
+        return ((x @ x.T).sum() - len(x)) / (len(x) * (len(x) - 1))
+
+    white = (embeddings - model.text_mean) @ model.text_whitening
+    assert mean_cosine(embeddings) > 0.9 and abs(mean_cosine(white)) < 0.05
+    variances = torch.linalg.eigvalsh(white.T.double() @ white.double() / len(white))
+    assert variances.max() < 1.0 and variances.min() > 0.5  # whitened up to the shrinkage
+    assert not model.text_whitening.requires_grad and not model.text_mean.requires_grad
+
+    ema = {n: p.detach() for n, p in model.named_parameters()}
+    stats = Normalizer(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM))
+    save_checkpoint(tmp_path / "ckpt", _config(), model, stats, ema, {})
+    loaded, _ = load_denoiser(tmp_path / "ckpt")
+    torch.testing.assert_close(loaded.text_whitening, model.text_whitening, rtol=0, atol=0)
+    x, t, mask = torch.randn(2, 9, FEATURE_DIM), torch.tensor([4, 4]), torch.ones(2, 9, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, t, embeddings[:2], mask), model(x, t, embeddings[:2], mask))

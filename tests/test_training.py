@@ -1,5 +1,6 @@
 """Training loop: batches, exact resume, fine-tuning checks, bad data, and DDP with two gloo processes."""
 
+import dataclasses
 import socket
 
 import numpy as np
@@ -108,6 +109,22 @@ def test_resume_is_exact(setup, tmp_path):
     assert all(torch.equal(opt_a[k]["exp_avg_sq"], opt_b[k]["exp_avg_sq"]) for k in opt_a)
     log_steps = [r.split(",")[0] for r in (tmp_path / "b" / "log.csv").read_text().splitlines()[1:]]
     assert log_steps == ["2", "3", "4", "6"]
+
+
+def test_cosine_schedule_decays_to_zero_and_resumes_exactly(setup, tmp_path):
+    data, normalizer, cache = setup
+    config = _config(steps=6, log_every=1, lr=1e-3, lr_schedule="cosine")
+    straight = train(data, tmp_path / "a", config, normalizer, cache_dir=cache, progress=False)
+    rates = [float(r.split(",")[3]) for r in (tmp_path / "a" / "log.csv").read_text().splitlines()[1:]]
+    assert rates[0] == pytest.approx(1e-3) and all(b < a for a, b in zip(rates, rates[1:], strict=False))
+    assert rates[-1] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 5 / 6)))  # the lr of the last step
+    interrupted = dataclasses.replace(config, max_minutes=1e-6)
+    train(data, tmp_path / "b", interrupted, normalizer, cache_dir=cache, progress=False)
+    resumed = train(data, tmp_path / "b", config, normalizer, cache_dir=cache, progress=False)
+    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(lr_schedule="linear")
 
 
 def test_time_budget_stops_with_a_checkpoint_and_resumes(setup, tmp_path):

@@ -10,6 +10,7 @@ from torch import nn
 from .presets import ModelConfig
 
 SINUSOID_BASE = 10000.0  # wavelength base of the sinusoidal timestep and position encodings
+WHITENING_SHRINKAGE = 0.1  # ZCA whitening of text embeddings adds this fraction of the mean variance to each one
 
 
 def sinusoidal_embedding(positions: torch.Tensor, dim: int) -> torch.Tensor:
@@ -28,6 +29,11 @@ class MotionDenoiser(nn.Module):
     One condition token (timestep MLP + projected text embedding, or a learned null embedding for
     classifier-free guidance) is prepended to the frame tokens. Padded frames are hidden from attention by a
     key-padding mask, so a motion's prediction does not depend on how much padding its batch has.
+
+    With ``whiten_text`` the text embedding is first whitened with statistics of the training captions
+    (``fit_text_whitening``; frozen parameters, so they travel with the checkpoint). Sentence embeddings of
+    captions are all alike (MiniLM puts "a person walks forward" at cosine 0.86 from "a person walks backward");
+    whitening spreads them (0.34), so the few words that matter are not drowned by the shared part.
     """
 
     def __init__(self, config: ModelConfig):
@@ -38,6 +44,9 @@ class MotionDenoiser(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
         self.text_proj = nn.Linear(config.text_dim, width)
         self.null_text = nn.Parameter(torch.zeros(width))
+        if config.whiten_text:
+            self.text_mean = nn.Parameter(torch.zeros(config.text_dim), requires_grad=False)
+            self.text_whitening = nn.Parameter(torch.eye(config.text_dim), requires_grad=False)
         layer = nn.TransformerEncoderLayer(
             width, config.heads, config.ffn, config.dropout, activation="gelu", batch_first=True
         )
@@ -46,6 +55,18 @@ class MotionDenoiser(nn.Module):
         self.output = nn.Linear(width, config.feature_dim)
         positions = sinusoidal_embedding(torch.arange(config.max_frames + 1), width)
         self.register_buffer("positions", positions, persistent=False)
+
+    @torch.no_grad()
+    def fit_text_whitening(self, embeddings: torch.Tensor) -> None:
+        """Set the text whitening (ZCA with shrinkage) from the embeddings ``(N, text_dim)`` of the training
+        captions, each distinct caption once."""
+        embeddings = embeddings.double()
+        mean = embeddings.mean(0)
+        centered = embeddings - mean
+        variances, vectors = torch.linalg.eigh(centered.T @ centered / len(centered))
+        scale = (variances.clamp(min=0) + WHITENING_SHRINKAGE * variances.mean()).rsqrt()
+        self.text_mean.copy_(mean)
+        self.text_whitening.copy_(vectors @ torch.diag(scale) @ vectors.T)
 
     def forward(
         self,
@@ -64,6 +85,8 @@ class MotionDenoiser(nn.Module):
         batch, frames, _ = x.shape
         if frames > self.config.max_frames:
             raise ValueError(f"{frames} frames exceed the model's maximum of {self.config.max_frames}")
+        if self.config.whiten_text:
+            text = (text - self.text_mean) @ self.text_whitening
         cond_text = self.text_proj(text)
         if drop_text is not None:
             cond_text = torch.where(drop_text[:, None], self.null_text.to(cond_text.dtype), cond_text)
