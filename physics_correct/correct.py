@@ -129,7 +129,9 @@ def _finish(joints, fps, config: ControllerConfig, planned: Planned, rollout, st
     residual = plan.root_residual[:, support_index(True, True)]  # what the reference asks of the root
     seconds = time.perf_counter() - start
     report = {
+        "mode": config.mode,
         "falls": len(rollout.falls),
+        "rescues": len(rollout.rescues),
         "resets": len(rollout.falls) if config.on_fall == "reset" else 0,
         "fall_times_s": [round(k / plan.rate, 3) for k in rollout.falls],
         "assist_mean_n": float(force.mean()),

@@ -1,7 +1,8 @@
-"""Print the evidence table of the physics correction: per motion family and corruption, the default controller's
-falls, joint error, Phys-Err before and after, assist, and the gates of ``physics_correct.gates`` it misses.
+"""Print the evidence table of the physics correction: per motion family and corruption, the controller's
+falls (and falls rescued by the planner), joint error, Phys-Err before and after, assist, and the gates of
+``physics_correct.gates`` it misses.
 
-Usage: ``python scripts/physics_table.py [--seed 0] [--workers 2] [--gif walk_hover.gif]``
+Usage: ``python scripts/physics_table.py [--seed 0] [--workers 2] [--mode pd|mpc] [--gif walk_hover.gif]``
 
 One clip per family of the embedded dataset's generator (the first single-family clip of ``generate_clips``),
 clean and with each corruption. ``--gif`` writes a before/after GIF of the walk clip with its hover corruption
@@ -15,6 +16,7 @@ import numpy as np
 
 from motion_diffusion.data.procedural.generate import FAMILIES, generate_clips
 from physics_correct import gates
+from physics_correct.controller import ControllerConfig
 from physics_correct.correct import correct_joints
 
 CLIPS_SEARCHED = 6  # clips generated per family to find one single-family clip of each
@@ -30,11 +32,11 @@ def family_clips(seed: int) -> dict[str, np.ndarray]:
     return clips
 
 
-def row(case: tuple[str, str, np.ndarray, int]) -> dict:
-    """Correct one case (family, corruption or "clean", clean clip, seed) and measure it."""
-    family, kind, clean, seed = case
+def row(case: tuple[str, str, np.ndarray, int, str]) -> dict:
+    """Correct one case (family, corruption or "clean", clean clip, seed, controller mode) and measure it."""
+    family, kind, clean, seed, mode = case
     joints = clean if kind == "clean" else gates.corrupt(clean, kind, seed=seed)
-    out, report = correct_joints(joints)
+    out, report = correct_joints(joints, config=ControllerConfig(mode=mode))
     if kind == "clean":
         checks = gates.clean_checks(family, clean, out, report)
     else:
@@ -43,6 +45,7 @@ def row(case: tuple[str, str, np.ndarray, int]) -> dict:
         "family": family,
         "case": kind,
         "falls": report["falls"],
+        "rescues": report["rescues"],
         "mpjpe_mm": gates.mpjpe_mm(out, clean),
         "input_error_mm": gates.mpjpe_mm(joints, clean),
         "before": report["metrics_before"]["phys_err_mm"],
@@ -57,22 +60,27 @@ def row(case: tuple[str, str, np.ndarray, int]) -> dict:
 def markdown(rows: list[dict]) -> str:
     """The table as Markdown, one line per case, and a summary line per case kind."""
     head = (
-        "| family | case | falls | error to clean (mm) | Phys-Err before -> after (mm) | assist (% m g / N m) "
-        "| missed gates |\n|---|---|---|---|---|---|---|"
+        "| family | case | falls (rescued) | error to clean (mm) | Phys-Err before -> after (mm) "
+        "| assist (% m g / N m) | missed gates |\n|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for r in rows:
         error = f"{r['input_error_mm']:.0f} -> {r['mpjpe_mm']:.0f}" if r["case"] != "clean" else f"{r['mpjpe_mm']:.0f}"
         lines.append(
-            f"| {r['family']} | {r['case']} | {r['falls']} | {error} | {r['before']:.1f} -> {r['after']:.1f} "
+            f"| {r['family']} | {r['case']} | {r['falls']} ({r['rescues']}) | {error} "
+            f"| {r['before']:.1f} -> {r['after']:.1f} "
             f"| {100 * r['assist_bw']:.0f} / {r['assist_nm']:.0f} | {', '.join(r['missed']) or '-'} |"
         )
-    lines += ["", "| case | clips | falls | all gates passed | Phys-Err change (mean) |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| case | clips | falls (rescued) | all gates passed | Phys-Err change (mean) |",
+        "|---|---|---|---|---|",
+    ]
     for kind in ("clean", *gates.CORRUPTIONS):
         group = [r for r in rows if r["case"] == kind]
         if group:
             passed = sum(not r["missed"] for r in group)
-            falls = sum(r["falls"] for r in group)
+            falls = f"{sum(r['falls'] for r in group)} ({sum(r['rescues'] for r in group)})"
             if kind == "clean":
                 change = f"{np.mean([r['after'] - r['before'] for r in group]):+.1f} mm"
             else:
@@ -99,11 +107,14 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0, help="generator and corruption seed")
     parser.add_argument("--workers", type=int, default=1, help="processes (one clip each)")
+    parser.add_argument("--mode", default="pd", choices=("pd", "mpc"), help="controller mode")
     parser.add_argument("--gif", help="also write a before/after GIF of the walk clip with hovering")
     args = parser.parse_args(argv)
     clips = family_clips(args.seed)
     cases = [
-        (family, kind, clip, args.seed) for family, clip in clips.items() for kind in ("clean", *gates.CORRUPTIONS)
+        (family, kind, clip, args.seed, args.mode)
+        for family, clip in clips.items()
+        for kind in ("clean", *gates.CORRUPTIONS)
     ]
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers) as pool:

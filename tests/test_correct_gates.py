@@ -30,8 +30,7 @@ CORRUPTION_GATES = {
 # (family, gate) pairs the default controller misses today; see the physics correction notes in the README.
 KNOWN_GAPS = {
     ("jog", "phys_err_mm"): "toe-off skate on jogs: +4 to +7 mm",
-    ("run", "no_falls"): "runs need a 0.5 m g assist cap not to fall (0.3 allowed): no stepping strategy yet",
-    ("run", "mpjpe_mm"): "falls (see no_falls)",
+    ("run", "mpjpe_mm"): "PD alone falls at the 0.3 m g cap; the planner's rescue keeps it up but 160 mm off",
     ("run", "phys_err_mm"): "toe-off skate, as on jogs",
 }
 

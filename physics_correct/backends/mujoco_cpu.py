@@ -14,19 +14,22 @@ from ..controller.plan import Plan
 from . import SimulationError
 
 MAX_QVEL = 1e3  # rad/s or m/s; beyond this the simulation is declared unstable
+RESCUE_ATTEMPTS = 3  # rescues of one fall, from rescue_seconds, twice and four times that before it
 
 
 @dataclass(frozen=True)
 class Rollout:
     """Simulated trajectory at the control samples: ``qpos`` (N, nq), joint-body positions ``body_pos`` (N, 22, 3)
     (MuJoCo frame), root-assist actuator forces ``assist`` (N, 6) (force N, torque N m), the mean body error
-    ``error`` (N,) (m) and the control steps where a fall was detected, ``falls``."""
+    ``error`` (N,) (m), the control steps where a fall was detected, ``falls``, and those from which a fall
+    was redone with the MPC planner, ``rescues``."""
 
     qpos: np.ndarray
     body_pos: np.ndarray
     assist: np.ndarray
     error: np.ndarray
     falls: tuple[int, ...]
+    rescues: tuple[int, ...] = ()
 
 
 def _set_state(model, data, qpos, qvel) -> None:
@@ -43,11 +46,20 @@ def _set_state(model, data, qpos, qvel) -> None:
 
 
 def simulate(model, plan: Plan, config: ControllerConfig, consts: LawConstants | None = None) -> Rollout:
-    """Track ``plan`` from its first reference state; see ``ControllerConfig`` for caps and fall handling."""
+    """Track ``plan`` from its first reference state; see ``ControllerConfig`` for caps, fall handling and the
+    MPC mode (``mode="mpc"`` adds the PD-target offsets of ``sampling_mpc.SamplingPlanner`` to the law).
+
+    In the default mode a fall is first rescued (``rescue_seconds`` > 0): the simulation is rewound that long
+    and redone with the MPC planner up to that long past the fall; if it falls again, the next attempt rewinds
+    twice as far (``RESCUE_ATTEMPTS`` in all). Only a fall that every attempt met counts.
+    """
     import mujoco
+
+    from .sampling_mpc import SamplingPlanner
 
     force_cap = config.assist_force * humanoid.total_mass(model) * -model.opt.gravity[2]
     consts = LawConstants.of(model, balance=config.balance) if consts is None else consts
+    planner = SamplingPlanner(model, plan, consts, config) if config.mode == "mpc" else None
     feet = FootModel.of(model)
     foot_ids = list(feet.foot_ids)
     data = mujoco.MjData(model)
@@ -59,41 +71,70 @@ def simulate(model, plan: Plan, config: ControllerConfig, consts: LawConstants |
     body_pos = np.empty((num, len(ids), 3))
     assist = np.zeros((num, 6))
     error = np.empty(num)
-    falls = []
-    _set_state(model, data, plan.qpos[0], plan.qvel[0])
-    for k in range(num):
-        mujoco.mj_kinematics(model, data)
-        error[k] = body_error(data.xpos[ids], plan.body_pos[k])
-        if error[k] > config.fall_distance:
-            falls.append(k)
-            if config.on_fall == "stop":
-                raise SimulationError(
-                    f"the humanoid fell at {k / plan.rate:.2f} s (mean body error {error[k]:.2f} m > "
-                    f"{config.fall_distance} m); use on_fall='reset' to reset and continue"
-                )
-            _set_state(model, data, plan.qpos[k], plan.qvel[k])
-        qpos[k] = data.qpos
-        body_pos[k] = data.xpos[ids]
-        foot_pose = np.concatenate([data.xpos[foot_ids], data.xquat[foot_ids]], axis=1)
-        loads = feet_loads(feet, model, data)
-        data.ctrl[:] = control(consts, plan, k, data.qpos[:7], foot_pose, loads)
-        limits = assist_limits(
-            consts,
-            data.ctrl,
-            data.actuator_length[assist_ids],
-            data.actuator_velocity[assist_ids],
-            force_cap,
-            config.assist_torque,
-        )
-        model.actuator_forcerange[assist_ids] = np.stack([-limits, limits], axis=1)
-        data.mocap_pos[mocap] = plan.mocap_pos[k]
-        data.mocap_quat[mocap] = plan.mocap_quat[k]
-        mujoco.mj_step(model, data, nstep=plan.substeps)
-        assist[k] = data.actuator_force[assist_ids]
-        if not (np.all(np.isfinite(data.qvel)) and np.max(np.abs(data.qvel)) < MAX_QVEL):
-            raise SimulationError(
-                f"the simulation became unstable at {k / plan.rate:.2f} s (velocities {np.max(np.abs(data.qvel)):.3g});"
-                " check the input for absurd poses or lower the timestep"
+    falls, rescues = [], []
+    rescue_steps = round(config.rescue_seconds * plan.rate) if config.mode == "pd" else 0
+    state_spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+    saved = np.empty((num if rescue_steps else 0, mujoco.mj_stateSize(model, state_spec)))  # state at each step
+    rescue_until = -1  # control steps before this one are being redone with the planner
+    attempts = 0  # rescues of the current fall so far
+    try:
+        _set_state(model, data, plan.qpos[0], plan.qvel[0])
+        k = 0
+        while k < num:
+            mujoco.mj_kinematics(model, data)
+            error[k] = body_error(data.xpos[ids], plan.body_pos[k])
+            if k >= rescue_until:
+                attempts = 0  # the last rescue (if any) got past its fall
+            if error[k] > config.fall_distance:
+                if rescue_steps and attempts < RESCUE_ATTEMPTS:
+                    window = rescue_steps * 2**attempts  # each new attempt starts twice as far back
+                    start = max(0, k - window)
+                    mujoco.mj_setState(model, data, saved[start], state_spec)
+                    mujoco.mj_forward(model, data)
+                    planner = planner or SamplingPlanner(model, plan, consts, config)
+                    planner.restart()
+                    rescues.append(start)
+                    attempts += 1
+                    rescue_until, k = k + window, start
+                    continue
+                falls.append(k)
+                if config.on_fall == "stop":
+                    raise SimulationError(
+                        f"the humanoid fell at {k / plan.rate:.2f} s (mean body error {error[k]:.2f} m > "
+                        f"{config.fall_distance} m); use on_fall='reset' to reset and continue"
+                    )
+                _set_state(model, data, plan.qpos[k], plan.qvel[k])
+            if rescue_steps:
+                mujoco.mj_getState(model, data, saved[k], state_spec)
+            qpos[k] = data.qpos
+            body_pos[k] = data.xpos[ids]
+            foot_pose = np.concatenate([data.xpos[foot_ids], data.xquat[foot_ids]], axis=1)
+            loads = feet_loads(feet, model, data)
+            data.ctrl[:] = control(consts, plan, k, data.qpos[:7], foot_pose, loads)
+            if planner is not None and (config.mode == "mpc" or k < rescue_until):
+                data.ctrl[consts.hinge_act] += planner.offset(k, data, data.ctrl)
+            limits = assist_limits(
+                consts,
+                data.ctrl,
+                data.actuator_length[assist_ids],
+                data.actuator_velocity[assist_ids],
+                force_cap,
+                config.assist_torque,
             )
+            model.actuator_forcerange[assist_ids] = np.stack([-limits, limits], axis=1)
+            data.mocap_pos[mocap] = plan.mocap_pos[k]
+            data.mocap_quat[mocap] = plan.mocap_quat[k]
+            mujoco.mj_step(model, data, nstep=plan.substeps)
+            assist[k] = data.actuator_force[assist_ids]
+            if not (np.all(np.isfinite(data.qvel)) and np.max(np.abs(data.qvel)) < MAX_QVEL):
+                fastest = np.max(np.abs(data.qvel))
+                raise SimulationError(
+                    f"the simulation became unstable at {k / plan.rate:.2f} s (velocities {fastest:.3g});"
+                    " check the input for absurd poses or lower the timestep"
+                )
+            k += 1
+    finally:
+        if planner is not None:
+            planner.close()
     humanoid.set_assist_caps(model, config.assist_force, config.assist_torque)  # leave the model as configured
-    return Rollout(qpos=qpos, body_pos=body_pos, assist=assist, error=error, falls=tuple(falls))
+    return Rollout(qpos=qpos, body_pos=body_pos, assist=assist, error=error, falls=tuple(falls), rescues=tuple(rescues))

@@ -10,6 +10,7 @@ from .reference import SWING_CLEARANCE
 FALL_DISTANCE = 0.5  # m, mean body error that counts as a fall (UHC, PHC)
 ON_FALL = ("reset", "stop")
 BACKENDS = ("mujoco", "mjx")
+MODES = ("pd", "mpc")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,13 @@ class ControllerConfig:
     - ``fall_distance`` (m) and ``on_fall``: "reset" puts the body back on the reference and continues
       (each reset is counted), "stop" ends the simulation with an error.
     - ``backend``: "mujoco" (CPU MuJoCo) or "mjx" (MJX in JAX, ``backends.mjx``; needs the ``mjx`` extra).
+    - ``rescue_seconds``: in mode "pd", a fall rewinds the simulation this long and redoes it with the MPC
+      planner up to this long past the fall, then twice and four times as far back if it falls again (0: no
+      rescue); only a fall that all three attempts met counts. CPU backend only: the MJX backend resets at once.
+    - ``mode``: "pd" (the default law) or "mpc", the quality mode (``backends.sampling_mpc``, CPU backend only):
+      every ``mpc_replan`` control steps, ``mpc_samples`` futures of ``mpc_horizon`` s with PD-target offsets
+      (Gaussian, ``mpc_sigma`` rad, seeded by ``mpc_seed``) are rolled out on ``mpc_threads`` threads and the one
+      that tracks the reference best is applied.
     """
 
     fit_skeleton: bool = True
@@ -44,11 +52,19 @@ class ControllerConfig:
     fall_distance: float = FALL_DISTANCE
     on_fall: str = "reset"
     backend: str = "mujoco"
+    mode: str = "pd"
+    rescue_seconds: float = 0.5
+    mpc_samples: int = 32
+    mpc_horizon: float = 0.4
+    mpc_replan: int = 3
+    mpc_sigma: float = 0.15
+    mpc_threads: int = 1
+    mpc_seed: int = 0
 
     def __post_init__(self):
         if not (isinstance(self.control_substeps, int) and self.control_substeps >= 1):
             raise ValueError(f"control_substeps must be a positive integer, got {self.control_substeps!r}")
-        for name in ("smooth_sigma", "swing_clearance", "assist_force", "assist_torque"):
+        for name in ("smooth_sigma", "swing_clearance", "assist_force", "assist_torque", "rescue_seconds"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if not self.fall_distance > 0:
@@ -57,6 +73,17 @@ class ControllerConfig:
             raise ValueError(f"on_fall must be one of {ON_FALL}, got {self.on_fall!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.mode == "mpc" and self.backend != "mujoco":
+            raise ValueError("mode='mpc' runs on the CPU backend only: use backend='mujoco'")
+        for name in ("mpc_samples", "mpc_replan", "mpc_threads"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.mpc_samples < 2:
+            raise ValueError(f"mpc_samples must be >= 2 (the previous best and no offset), got {self.mpc_samples}")
+        if not (self.mpc_horizon > 0 and self.mpc_sigma >= 0):
+            raise ValueError(f"mpc_horizon must be > 0 and mpc_sigma >= 0, got {self.mpc_horizon}, {self.mpc_sigma}")
 
     def with_options(self, **options) -> ControllerConfig:
         """A copy with some fields changed; unknown option names raise ``ValueError``."""
