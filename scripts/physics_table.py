@@ -2,7 +2,7 @@
 falls (and falls rescued by the planner), joint error, Phys-Err before and after, assist, and the gates of
 ``physics_correct.gates`` it misses.
 
-Usage: ``python scripts/physics_table.py [--seed 0] [--workers 2] [--mode pd|mpc] [--gif walk_hover.gif]``
+Usage: ``python scripts/physics_table.py [--seed 0] [--workers 2] [--mode pd|mpc] [--rescue 0.5] [--gif F.gif]``
 
 One clip per family of the embedded dataset's generator (the first single-family clip of ``generate_clips``),
 clean and with each corruption. ``--gif`` writes a before/after GIF of the walk clip with its hover corruption
@@ -32,11 +32,11 @@ def family_clips(seed: int) -> dict[str, np.ndarray]:
     return clips
 
 
-def row(case: tuple[str, str, np.ndarray, int, str]) -> dict:
-    """Correct one case (family, corruption or "clean", clean clip, seed, controller mode) and measure it."""
-    family, kind, clean, seed, mode = case
+def row(case: tuple[str, str, np.ndarray, int, ControllerConfig]) -> dict:
+    """Correct one case (family, corruption or "clean", clean clip, seed, controller settings) and measure it."""
+    family, kind, clean, seed, config = case
     joints = clean if kind == "clean" else gates.corrupt(clean, kind, seed=seed)
-    out, report = correct_joints(joints, config=ControllerConfig(mode=mode))
+    out, report = correct_joints(joints, config=config)
     if kind == "clean":
         checks = gates.clean_checks(family, clean, out, report)
     else:
@@ -108,11 +108,13 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="generator and corruption seed")
     parser.add_argument("--workers", type=int, default=1, help="processes (one clip each)")
     parser.add_argument("--mode", default="pd", choices=("pd", "mpc"), help="controller mode")
+    parser.add_argument("--rescue", type=float, default=0.0, help="rescue_seconds of the fall rescue (0: off)")
     parser.add_argument("--gif", help="also write a before/after GIF of the walk clip with hovering")
     args = parser.parse_args(argv)
     clips = family_clips(args.seed)
+    config = ControllerConfig(mode=args.mode, rescue_seconds=args.rescue)
     cases = [
-        (family, kind, clip, args.seed, args.mode)
+        (family, kind, clip, args.seed, config)
         for family, clip in clips.items()
         for kind in ("clean", *gates.CORRUPTIONS)
     ]

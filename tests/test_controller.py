@@ -196,15 +196,14 @@ def _impossible(stand):
 
 
 def test_falls_are_detected_and_reset(stand):
-    """Without the planner's rescue (which drags even this body along: test_mpc), the body falls and is reset."""
-    out, report = correct_joints(_impossible(stand), config=ControllerConfig(rescue_seconds=0.0))
+    out, report = correct_joints(_impossible(stand))  # no rescue by default (it would drag even this body along)
     assert report["falls"] >= 1 and report["resets"] == report["falls"] and report["rescues"] == 0
     assert np.all(np.isfinite(out))
 
 
 def test_falls_can_stop_the_simulation(stand):
     with pytest.raises(SimulationError, match="fell"):
-        correct_joints(_impossible(stand), config=ControllerConfig(on_fall="stop", rescue_seconds=0.0))
+        correct_joints(_impossible(stand), config=ControllerConfig(on_fall="stop"))
 
 
 def test_correct_keeps_the_input_form(stand):

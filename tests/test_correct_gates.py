@@ -30,7 +30,8 @@ CORRUPTION_GATES = {
 # (family, gate) pairs the default controller misses today; see the physics correction notes in the README.
 KNOWN_GAPS = {
     ("jog", "phys_err_mm"): "toe-off skate on jogs: +4 to +7 mm",
-    ("run", "mpjpe_mm"): "PD alone falls at the 0.3 m g cap; the planner's rescue keeps it up but 160 mm off",
+    ("run", "no_falls"): "PD alone falls at the 0.3 m g cap (rescue_seconds=0.5 or mode='mpc' keep it upright)",
+    ("run", "mpjpe_mm"): "falls (see no_falls); rescued it stays up but 160 mm off, in MPC mode 92 mm",
     ("run", "phys_err_mm"): "toe-off skate, as on jogs",
 }
 

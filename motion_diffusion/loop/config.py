@@ -79,9 +79,7 @@ class LoopConfig:
     synthetic_frames: tuple[int, int] = (MIN_FRAMES, MAX_FRAMES)  # the real length clipped to this range
     # correction
     corrector: str = DEFAULT_CORRECTOR
-    # A fall resets to the reference (the paper's UHC fail-safe) instead of the physics corrector's default MPC
-    # rescue: generated motions fall about twice each, and rescuing them would multiply the correction time.
-    corrector_options: dict = field(default_factory=lambda: {"workers": 2, "rescue_seconds": 0.0})
+    corrector_options: dict = field(default_factory=lambda: {"workers": 2})
     on_failure: str = "drop"  # a motion whose correction failed: "drop" it or keep it "raw"
     # evaluation
     eval_every: int = 1

@@ -49,7 +49,7 @@ def simulate(model, plan: Plan, config: ControllerConfig, consts: LawConstants |
     """Track ``plan`` from its first reference state; see ``ControllerConfig`` for caps, fall handling and the
     MPC mode (``mode="mpc"`` adds the PD-target offsets of ``sampling_mpc.SamplingPlanner`` to the law).
 
-    In the default mode a fall is first rescued (``rescue_seconds`` > 0): the simulation is rewound that long
+    In mode "pd" with ``rescue_seconds`` > 0 a fall is first rescued: the simulation is rewound that long
     and redone with the MPC planner up to that long past the fall; if it falls again, the next attempt rewinds
     twice as far (``RESCUE_ATTEMPTS`` in all). Only a fall that every attempt met counts.
     """

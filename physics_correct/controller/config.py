@@ -32,8 +32,9 @@ class ControllerConfig:
       (each reset is counted), "stop" ends the simulation with an error.
     - ``backend``: "mujoco" (CPU MuJoCo) or "mjx" (MJX in JAX, ``backends.mjx``; needs the ``mjx`` extra).
     - ``rescue_seconds``: in mode "pd", a fall rewinds the simulation this long and redoes it with the MPC
-      planner up to this long past the fall, then twice and four times as far back if it falls again (0: no
-      rescue); only a fall that all three attempts met counts. CPU backend only: the MJX backend resets at once.
+      planner up to this long past the fall, then twice and four times as far back if it falls again; only a
+      fall that all three attempts met counts. 0 (the default) turns the rescue off: it removes the falls of the
+      evidence table (0.5 s) but cost 4.5x the wall time of correcting the embedded test split. CPU backend only.
     - ``mode``: "pd" (the default law) or "mpc", the quality mode (``backends.sampling_mpc``, CPU backend only):
       every ``mpc_replan`` control steps, ``mpc_samples`` futures of ``mpc_horizon`` s with PD-target offsets
       (Gaussian, ``mpc_sigma`` rad, seeded by ``mpc_seed``) are rolled out on ``mpc_threads`` threads and the one
@@ -53,7 +54,7 @@ class ControllerConfig:
     on_fall: str = "reset"
     backend: str = "mujoco"
     mode: str = "pd"
-    rescue_seconds: float = 0.5
+    rescue_seconds: float = 0.0
     mpc_samples: int = 32
     mpc_horizon: float = 0.4
     mpc_replan: int = 3
