@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import humanoid
+from ..controller.balance import support_index
 from ..controller.config import ControllerConfig
 from ..controller.law import LawConstants
 from ..controller.plan import Plan
@@ -49,8 +50,7 @@ class SamplingPlanner:
         self.knots = np.zeros((2, len(consts.hinge_act)))  # offset at the planning step and at the horizon's end
         self.planned_at = 0
         self.due = True  # replan at the next call
-        supports = np.stack([plan.weights[:, 0] > 0, plan.weights[:, 1] > 0], axis=1)
-        rows = supports[:, 0].astype(int) + 2 * supports[:, 1].astype(int)  # balance.support_index, vectorised
+        rows = support_index(plan.weights[:, 0] > 0, plan.weights[:, 1] > 0)  # the reference's support per step
         self.base = plan.ctrl.copy()  # the law's open-loop part with the reference support
         self.base[:, consts.hinge_act] += plan.tau_ff[np.arange(plan.num_steps), rows] / consts.kp
         self.base[:, consts.assist_act] += plan.root_residual[np.arange(plan.num_steps), rows] / consts.assist_kp

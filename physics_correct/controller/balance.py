@@ -139,9 +139,9 @@ def support_torques(feet: FootModel, data, qpos, qvel, qacc, weights) -> tuple[n
     return taus, residuals
 
 
-def support_index(left: bool, right: bool) -> int:
-    """Row of ``support_torques`` for a support state (which feet can push)."""
-    return int(left) + 2 * int(right)
+def support_index(left, right):
+    """Row of ``support_torques`` for a support state (which feet can push); elementwise for boolean arrays."""
+    return np.asarray(left, dtype=int) + 2 * np.asarray(right, dtype=int)
 
 
 def wholebody_torques(feet: FootModel, data, qpos, qvel, qacc, weights) -> tuple[np.ndarray, np.ndarray]:
