@@ -65,8 +65,8 @@ class LoopConfig:
     preset: str = "tiny"
     text_encoder: str = "minilm"
     clip_path: str | None = None
-    gen0_steps: int = 1000
-    steps_per_generation: int = 60
+    gen0_steps: int = 400
+    steps_per_generation: int = 120
     batch_size: int = 32
     lr: float = 1e-3
     ema_decay: float = 0.99
