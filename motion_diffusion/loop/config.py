@@ -66,7 +66,7 @@ class LoopConfig:
     text_encoder: str = "minilm"
     clip_path: str | None = None
     gen0_steps: int = 400
-    steps_per_generation: int = 120
+    steps_per_generation: int = 60
     batch_size: int = 32
     lr: float = 1e-3
     ema_decay: float = 0.99
