@@ -126,7 +126,10 @@ def _finish(joints, fps, config: ControllerConfig, planned: Planned, rollout, st
     weight = humanoid.total_mass(model) * -model.opt.gravity[2]
     saturated = (force >= SATURATED * config.assist_force * weight) & (config.assist_force > 0)
     saturated |= (torque >= SATURATED * config.assist_torque) & (config.assist_torque > 0)
-    residual = plan.root_residual[:, support_index(True, True)]  # what the reference asks of the root
+    # What the reference asks of the root beyond what its own foot contacts can supply: its physical infeasibility.
+    residual = plan.root_residual[:, support_index(True, True)]
+    residual_force, residual_torque = (np.linalg.norm(residual[:, axes], axis=1) for axes in (slice(0, 3), slice(3, 6)))
+    over_cap = (residual_force > config.assist_force * weight) | (residual_torque > config.assist_torque)
     seconds = time.perf_counter() - start
     report = {
         "mode": config.mode,
@@ -143,8 +146,9 @@ def _finish(joints, fps, config: ControllerConfig, planned: Planned, rollout, st
         "mpjpe_mm": float(np.linalg.norm(out - joints, axis=-1).mean() * MM),
         "max_body_error_mm": float(rollout.error.max() * MM),
         "ik_error_mm": float(ik.error.mean() * MM),
-        "reference_residual_mean_n": float(np.linalg.norm(residual[:, :3], axis=1).mean()),
-        "reference_residual_mean_nm": float(np.linalg.norm(residual[:, 3:], axis=1).mean()),
+        "reference_residual_mean_n": float(residual_force.mean()),
+        "reference_residual_mean_nm": float(residual_torque.mean()),
+        "reference_over_cap": float(over_cap.mean()),
         "teleported_frames": planned.teleports,
         "metrics_before": physics_metrics(joints, fps),
         "metrics_after": physics_metrics(out, fps),
@@ -242,7 +246,10 @@ def correct(motion, *, fps=None, normalized=False, mean=None, std=None, workers:
     ``options`` are ``ControllerConfig`` fields (e.g. ``assist_force=0``, ``on_fall="stop"``, ``backend="mjx"``).
 
     Returns a ``CorrectionResult`` whose ``.motion`` has the input's form and whose ``.report`` holds falls,
-    resets, assist statistics (N, N m), ``mpjpe_mm`` to the input and ``metrics_before``/``metrics_after``.
+    resets, assist statistics (N, N m), ``mpjpe_mm`` to the input and ``metrics_before``/``metrics_after``, and
+    how physical the input itself is: ``reference_residual_mean_n``/``_nm``, the root force and torque its motion
+    needs beyond what its foot contacts can supply, and ``reference_over_cap``, the fraction of time that need
+    exceeds the assist caps (a clip needing more cannot be tracked closely without falling or lagging).
     A single input raises ``ValueError`` on bad input; a list returns one result per item, run in parallel
     over ``workers`` processes, with ``.ok == False`` and ``.error`` for the items that failed; with
     ``backend="mjx"`` a list is simulated as one batch in this process instead (``workers`` is not used).

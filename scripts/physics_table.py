@@ -1,5 +1,6 @@
 """Print the evidence table of the physics correction: per motion family and corruption, the controller's
-falls (and falls rescued by the planner), joint error, Phys-Err before and after, assist, and the gates of
+falls (and falls rescued by the planner), joint error, Phys-Err before and after, assist, how much of the time
+the input asks for more root force or torque than the assist caps allow, and the gates of
 ``physics_correct.gates`` it misses.
 
 Usage: ``python scripts/physics_table.py [--seed 0] [--workers 2] [--mode pd|mpc] [--rescue 0.5] [--gif F.gif]``
@@ -52,6 +53,7 @@ def row(case: tuple[str, str, np.ndarray, int, ControllerConfig]) -> dict:
         "after": report["metrics_after"]["phys_err_mm"],
         "assist_bw": report["assist_mean_bw"],
         "assist_nm": report["assist_mean_nm"],
+        "over_cap": report["reference_over_cap"],
         "missed": [name for name, check in checks.items() if not check.passed],
         "realtime": report["realtime_factor"],
     }
@@ -61,7 +63,7 @@ def markdown(rows: list[dict]) -> str:
     """The table as Markdown, one line per case, and a summary line per case kind."""
     head = (
         "| family | case | falls (rescued) | error to clean (mm) | Phys-Err before -> after (mm) "
-        "| assist (% m g / N m) | missed gates |\n|---|---|---|---|---|---|---|"
+        "| assist (% m g / N m) | input over the caps (% of time) | missed gates |\n|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for r in rows:
@@ -69,7 +71,8 @@ def markdown(rows: list[dict]) -> str:
         lines.append(
             f"| {r['family']} | {r['case']} | {r['falls']} ({r['rescues']}) | {error} "
             f"| {r['before']:.1f} -> {r['after']:.1f} "
-            f"| {100 * r['assist_bw']:.0f} / {r['assist_nm']:.0f} | {', '.join(r['missed']) or '-'} |"
+            f"| {100 * r['assist_bw']:.0f} / {r['assist_nm']:.0f} | {100 * r['over_cap']:.0f} "
+            f"| {', '.join(r['missed']) or '-'} |"
         )
     lines += [
         "",
