@@ -24,7 +24,7 @@ from motion_diffusion.motion.skeleton import FEATURE_DIM, FPS, NUM_JOINTS
 
 from . import humanoid
 from .backends.mujoco_cpu import simulate
-from .controller import ControllerConfig, Plan, build_plan, prepare_reference, support_index
+from .controller import ControllerConfig, Plan, build_plan, interpolate_frames, prepare_reference, support_index
 from .metrics import MIN_FRAMES, physics_metrics
 from .retarget import (
     IKResult,
@@ -70,17 +70,21 @@ def _resample(values: np.ndarray, times: np.ndarray, new_times: np.ndarray) -> n
 
 @dataclass(frozen=True)
 class Planned:
-    """A clip made ready to simulate: the (fitted) ``model``, the ``plan``, the IK result and fixed teleports."""
+    """A clip made ready to simulate: the (fitted) ``model``, the ``plan``, the IK result, and the teleported and
+    absurd frames repaired."""
 
     model: object
     plan: Plan
     ik: IKResult
     teleports: int
+    absurd_frames: int
 
 
 def plan_motion(joints: np.ndarray, fps: float, config: ControllerConfig, model) -> Planned:
     """Reference clean-up, retargeting and the control plan of one checked clip (T, 22, 3) at ``fps``."""
-    check_pose(joints, model_bone_lengths(model))
+    tolerated = int(config.repair_absurd_frames * len(joints))
+    absurd = check_pose(joints, model_bone_lengths(model), tolerated_frames=tolerated)
+    joints = interpolate_frames(joints, absurd)
     if config.fit_skeleton:
         model = with_offsets(model, fit_branch_offsets(model, joints))
     prepared = prepare_reference(joints, fps, flat_foot_heights(model), config.lock_feet, config.swing_clearance)
@@ -90,7 +94,7 @@ def plan_motion(joints: np.ndarray, fps: float, config: ControllerConfig, model)
     reference = reference_trajectory(qpos, fps, rate, config.smooth_sigma)
     dense_weights = _resample(prepared.weights, np.arange(len(joints)) / fps, reference.times)
     plan = build_plan(model, reference, dense_weights, config.control_substeps, config.feedforward)
-    return Planned(model, plan, ik, prepared.teleports)
+    return Planned(model, plan, ik, prepared.teleports, int(absurd.sum()))
 
 
 def correct_joints(joints, fps: float = FPS, config: ControllerConfig | None = None, model=None):
@@ -150,6 +154,7 @@ def _finish(joints, fps, config: ControllerConfig, planned: Planned, rollout, st
         "reference_residual_mean_nm": float(residual_torque.mean()),
         "reference_over_cap": float(over_cap.mean()),
         "teleported_frames": planned.teleports,
+        "absurd_frames_repaired": planned.absurd_frames,
         "metrics_before": physics_metrics(joints, fps),
         "metrics_after": physics_metrics(out, fps),
         "seconds": seconds,

@@ -55,19 +55,24 @@ def bone_lengths_of(joints) -> np.ndarray:
     return np.linalg.norm(joints - joints[:, parents], axis=-1)
 
 
-def check_pose(joints, model_bone_lengths, max_deviation: float = MAX_BONE_DEVIATION) -> None:
-    """Raise ``ValueError`` when a bone's length is off the model's by more than ``max_deviation`` (fraction)
-    plus ``BONE_NOISE_TOLERANCE``."""
+def check_pose(
+    joints, model_bone_lengths, max_deviation: float = MAX_BONE_DEVIATION, tolerated_frames: int = 0
+) -> np.ndarray:
+    """The frames (T,) bool with a bone whose length is off the model's by more than ``max_deviation`` (fraction)
+    plus ``BONE_NOISE_TOLERANCE``; raise ``ValueError`` when there are more than ``tolerated_frames`` of them."""
     lengths = bone_lengths_of(joints)[:, 1:]
     reference = np.asarray(model_bone_lengths)[1:]
     ratio = lengths / reference
     bad = np.abs(lengths - reference) > max_deviation * reference + BONE_NOISE_TOLERANCE
-    if bad.any():
+    frames = bad.any(axis=1)
+    if frames.sum() > tolerated_frames:
         frame, bone = np.argwhere(bad)[0]
         raise ValueError(
             f"absurd pose: bone {JOINT_NAMES[bone + 1]} is {ratio[frame, bone]:.2f}x the skeleton's length at frame "
-            f"{frame} ({int(bad.sum())} bad bones in all); joints must be 22 SMPL joints in metres, Y-up"
+            f"{frame} ({int(bad.sum())} bad bones in {int(frames.sum())} frames, {tolerated_frames} frames "
+            "tolerated); joints must be 22 SMPL joints in metres, Y-up"
         )
+    return frames
 
 
 def model_bone_lengths(model) -> np.ndarray:

@@ -256,6 +256,24 @@ def test_bad_input_is_a_clear_error(stand, make_input, options, message):
         correct(make_input(stand), **options)
 
 
+def test_a_few_absurd_frames_are_repaired_and_counted(stand):
+    """Generated motions sometimes collapse a bone in a frame or two: those frames are interpolated (up to
+    ``repair_absurd_frames`` of the clip) and the report counts them; more than that is still an error."""
+    glitched = stand[:40].copy()
+    glitched[[12, 25], 5] = glitched[[12, 25], 2]  # the right knee collapses onto its hip in two frames
+    result = correct(glitched)
+    assert result.ok and result.report["absurd_frames_repaired"] == 2
+    clean = correct(stand[:40])
+    assert clean.report["absurd_frames_repaired"] == 0
+    assert np.abs(result.motion - clean.motion).max() < 0.05  # repaired frames track like the clean ones
+    with pytest.raises(ValueError, match="2 frames, 0 frames tolerated"):
+        correct(glitched, repair_absurd_frames=0.0)
+    many = stand[:40].copy()
+    many[10:20, 5] = many[10:20, 2]
+    with pytest.raises(ValueError, match="absurd pose"):
+        correct(many)
+
+
 def test_feedforward_puts_the_weight_on_the_feet(model):
     """Inverse dynamics of a still standing pose: both feet carry the weight, nothing is left for the root."""
     feet = FootModel.of(model)

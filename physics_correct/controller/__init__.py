@@ -5,7 +5,7 @@ from .balance import FootModel, feet_loads, support_index, support_torques, whol
 from .config import ControllerConfig
 from .law import LawConstants, assist_limits, body_error, control, foot_pose_error
 from .plan import Plan, build_plan
-from .reference import prepare_reference
+from .reference import interpolate_frames, prepare_reference
 
 __all__ = [
     "ControllerConfig",
@@ -17,6 +17,7 @@ __all__ = [
     "build_plan",
     "control",
     "foot_pose_error",
+    "interpolate_frames",
     "feet_loads",
     "prepare_reference",
     "support_index",

@@ -17,6 +17,9 @@ MODES = ("pd", "mpc")
 class ControllerConfig:
     """How the reference is prepared and tracked.
 
+    - ``repair_absurd_frames``: frames with an absurd bone (off the skeleton's length by more than half, as
+      generated motions have in a frame or two) are replaced by interpolation of their neighbours when they are
+      at most this share of the clip (counted in the report); a clip with more raises. 0 rejects any.
     - ``fit_skeleton``: fit the rigid pelvis and chest shapes of the humanoid to the clip
       (``retarget.fit_branch_offsets``); bone lengths stay those of the skeleton.
     - ``control_substeps``: physics steps per control update (the model's timestep is 1/240 s by default).
@@ -41,6 +44,7 @@ class ControllerConfig:
       that tracks the reference best is applied.
     """
 
+    repair_absurd_frames: float = 0.05
     fit_skeleton: bool = True
     control_substeps: int = 4
     smooth_sigma: float = 1.0
@@ -68,6 +72,8 @@ class ControllerConfig:
         for name in ("smooth_sigma", "swing_clearance", "assist_force", "assist_torque", "rescue_seconds"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 <= self.repair_absurd_frames < 1:
+            raise ValueError(f"repair_absurd_frames must be in [0, 1), got {self.repair_absurd_frames!r}")
         if not self.fall_distance > 0:
             raise ValueError(f"fall_distance must be positive, got {self.fall_distance!r}")
         if self.on_fall not in ON_FALL:

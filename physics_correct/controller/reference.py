@@ -34,6 +34,17 @@ FLOOR_LIFT_SIGMA = 2.0  # frames, smoothing of the per-frame lift of a sunk refe
 WEIGHT_SIGMA = 1.0  # frames, smoothing of the support weights inside each contact
 
 
+def interpolate_frames(joints: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Joints (T, 22, 3) with the ``bad`` frames (T,) bool replaced by linear interpolation of the good ones."""
+    if not bad.any() or bad.all():
+        return joints
+    good = np.flatnonzero(~bad)
+    frames = np.arange(len(joints))
+    flat = joints.reshape(len(joints), -1)
+    fixed = np.stack([np.interp(frames, good, flat[good, k]) for k in range(flat.shape[1])], axis=1)
+    return fixed.reshape(joints.shape)
+
+
 def remove_teleports(joints: np.ndarray, distance: float = TELEPORT_DISTANCE) -> tuple[np.ndarray, int]:
     """Replace teleported frames by linear interpolation of their neighbours; return (joints, frames fixed)."""
     root = joints[:, 0]
@@ -41,13 +52,9 @@ def remove_teleports(joints: np.ndarray, distance: float = TELEPORT_DISTANCE) ->
         return joints, 0
     path = median_filter(root, size=(TELEPORT_WINDOW, 1), mode="nearest")
     bad = np.linalg.norm(root - path, axis=-1) > distance
-    if not bad.any() or bad.all():
+    if bad.all():
         return joints, 0
-    good = np.flatnonzero(~bad)
-    frames = np.arange(len(joints))
-    flat = joints.reshape(len(joints), -1)
-    fixed = np.stack([np.interp(frames, good, flat[good, k]) for k in range(flat.shape[1])], axis=1)
-    return fixed.reshape(joints.shape), int(bad.sum())
+    return interpolate_frames(joints, bad), int(bad.sum())
 
 
 def lift_above_floor(joints: np.ndarray) -> np.ndarray:
