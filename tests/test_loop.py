@@ -17,7 +17,7 @@ from motion_diffusion.evaluator import EvaluatorConfig, EvaluatorTrainConfig, tr
 from motion_diffusion.loop.__main__ import build_parser, config_from_args
 from motion_diffusion.loop.config import Arm, LoopConfig, preset_config
 from motion_diffusion.loop.correction import correct_synthetic, correction_stats
-from motion_diffusion.loop.report import read_results, summary_table, write_report
+from motion_diffusion.loop.report import plot_metrics, read_results, summary_table, write_report
 from motion_diffusion.loop.run import RECORD_FILE, LoopRun, load_set
 from motion_diffusion.motion.motion import Motion
 
@@ -248,3 +248,28 @@ def test_motion_diffusion_never_imports_physics_correct():
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "physics_correct"]
     assert offenders == []
+
+
+def test_the_report_pools_seeds(tmp_path):
+    """Several seeds of an arm become one plotted line and one summary row: the mean over the seeds with 1.96
+    standard errors of it (one seed keeps its evaluation interval)."""
+    rows = []
+    for seed, fid in ((0, 0.10), (1, 0.20), (2, 0.30)):
+        for generation in (0, 1):
+            rows.append(
+                {
+                    "arm": f"no_correction_lam1_seed{seed}",
+                    "label": "no correction, λ=1",
+                    "kind": "no_correction",
+                    "seed": seed,
+                    "generation": generation,
+                    "eval": {"fid": {"mean": fid + generation, "ci": 0.01, "n": 5}},
+                }
+            )
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    table = summary_table(tmp_path)
+    pooled = [line for line in table.splitlines() if "mean of 3 seeds" in line]
+    spread = 1.96 * np.std([1.1, 1.2, 1.3], ddof=1) / np.sqrt(3)
+    assert len(pooled) == 1 and f"1.200±{spread:.3f}" in pooled[0]
+    assert sum("(seed " in line for line in table.splitlines()) == 3
+    assert plot_metrics(tmp_path).is_file()
