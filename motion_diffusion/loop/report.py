@@ -147,6 +147,15 @@ def _cell(value: dict | None) -> str:
     return f"{mean:.{digits}f}±{ci:.{digits}f}" if ci > 0 else f"{mean:.{digits}f}"
 
 
+def _pooled_cell(rows: list[dict], key: str) -> str:
+    """A table cell of one evaluation metric pooled over the seeds' ``rows`` (``_across_seeds``)."""
+    pairs = [(row["eval"][key]["mean"], row["eval"][key]["ci"]) for row in rows if key in row["eval"]]
+    if not pairs:
+        return "–"
+    mean, ci = _across_seeds(pairs)
+    return _cell({"mean": mean, "ci": ci})
+
+
 def summary_table(out) -> str:
     """Markdown: the last evaluated generation of every arm (and generation 0 and real data for reference)."""
     out = Path(out)
@@ -164,9 +173,8 @@ def summary_table(out) -> str:
     if gen0:
         cells = " | ".join(_cell(gen0["eval"].get(m[0])) for m in METRICS)
         lines.append(f"| generation 0 | 0 | {cells} | | | | |")
-    for row in evaluated:
-        if row["generation"] != last:
-            continue
+    last_rows = [row for row in evaluated if row["generation"] == last]
+    for row in last_rows:
         stats = row.get("correction", {})
         extra = [
             f"{stats.get('corrected', 0)}/{stats.get('synthetic', 0)}" if stats else "–",
@@ -176,18 +184,10 @@ def summary_table(out) -> str:
         ]
         cells = [_cell(row["eval"].get(m[0])) for m in METRICS]
         lines.append(f"| {row['label']} (seed {row['seed']}) | {last} | " + " | ".join(cells + extra) + " |")
-    last_rows = [row for row in evaluated if row["generation"] == last]
     for label in dict.fromkeys(row["label"] for row in last_rows):
         group = [row for row in last_rows if row["label"] == label]
         if len(group) > 1:
-            cells = []
-            for key, *_ in METRICS:
-                pairs = [(row["eval"][key]["mean"], row["eval"][key]["ci"]) for row in group if key in row["eval"]]
-                if pairs:
-                    mean, ci = _across_seeds(pairs)
-                    cells.append(_cell({"mean": mean, "ci": ci}))
-                else:
-                    cells.append("–")
+            cells = [_pooled_cell(group, key) for key, *_ in METRICS]
             lines.append(f"| {label} (mean of {len(group)} seeds) | {last} | " + " | ".join(cells) + " | | | | |")
     note = (
         "\nMeans with 95 % intervals over evaluation repeats (rows over several seeds: over the seeds). corrected: "
