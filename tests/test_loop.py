@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -202,6 +203,30 @@ def test_a_failed_correction_is_recorded_and_handled_by_the_rule(rule):
     assert not np.allclose(good, features[0][:-1])
 
 
+def falling_corrector(motions):
+    """A corrector for the test whose report says the motion captioned "fall <k>" fell k times."""
+    results = []
+    for m in motions:
+        falls = int(m.text.split()[1]) if m.text.startswith("fall") else 0
+        results.append(SimpleNamespace(motion=Motion(m.joints + [0.0, 0.1, 0.0], fps=m.fps), report={"falls": falls}))
+    return results
+
+
+@pytest.mark.parametrize(
+    ("max_falls", "kept"), [(None, ["ok", "fall 1", "fall 3"]), (1, ["ok", "fall 1"]), (0, ["ok"])]
+)
+def test_a_correction_that_fell_too_often_counts_as_failed(max_falls, kept):
+    features = [Motion(_walk(seed=i)).to_features() for i in range(3)]
+    texts = ["ok", "fall 1", "fall 3"]
+    result = correct_synthetic(features, texts, 1.0, np.random.default_rng(0), falling_corrector, {}, "drop", max_falls)
+    assert result.texts == kept
+    rejected = [r for r in result.records if r.get("error")]
+    assert [r["text"] for r in rejected] == texts[len(kept) :]
+    assert all(f"max_falls={max_falls}" in r["error"] for r in rejected)
+    stats = correction_stats(result.records)
+    assert stats["failed"] == stats["dropped"] == stats["too_many_falls"] == 3 - len(kept) and stats["fell"] == 2
+
+
 @pytest.mark.parametrize(("gamma", "expected"), [(0.5, 2), (1.0, 3), (3.0, 4), (math.inf, 6)])
 def test_gamma_sets_the_corrected_fraction(gamma, expected):
     arm = Arm("correction", 0, 1.0, gamma)
@@ -215,6 +240,8 @@ def test_gamma_sets_the_corrected_fraction(gamma, expected):
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="gammas"):
         LoopConfig(gammas=(0.0,))
+    with pytest.raises(ValueError, match="max_falls"):
+        LoopConfig(max_falls=-1)
     with pytest.raises(ValueError, match="optimizer"):
         LoopConfig(optimizer="adam")
     with pytest.raises(ValueError, match="module:function"):
@@ -226,6 +253,7 @@ def test_settings_are_checked():
     paper = preset_config("paper-64")
     assert paper.n == 64 and paper.lambdas == (0.25, 0.5, 0.75, 1.0) and paper.generations == 50
     assert len(paper.arms) == 1 + 4 * 2
+    assert paper.max_falls is None and preset_config("embedded").max_falls == 0  # the paper keeps fallen corrections
     assert LoopConfig(generations=5, eval_every=2).evaluated_generations == [0, 2, 4, 5]
     args = build_parser().parse_args(["--out", "x", "--set", "gammas=[0.5,inf]", "--set", "corrector=a.b:c"])
     config = config_from_args(args)

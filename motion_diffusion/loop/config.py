@@ -81,6 +81,9 @@ class LoopConfig:
     corrector: str = DEFAULT_CORRECTOR
     corrector_options: dict = field(default_factory=lambda: {"workers": 2})
     on_failure: str = "drop"  # a motion whose correction failed: "drop" it or keep it "raw"
+    # A correction that fell (and was reset to the generated motion) more often than this counts as failed and is
+    # handled by on_failure; None keeps every correction, as the paper's fail-safe does.
+    max_falls: int | None = 0
     # evaluation
     eval_every: int = 1
     eval_size: int | None = 96  # test entries evaluated (seeded subset); None: the whole test split
@@ -113,6 +116,7 @@ class LoopConfig:
         need(self.optimizer in ("fresh", "carry"), f"optimizer is 'fresh' or 'carry', got {self.optimizer!r}")
         need(self.synthetic in ("replace", "accumulate"), f"synthetic is 'replace' or 'accumulate': {self.synthetic!r}")
         need(self.on_failure in ("drop", "raw"), f"on_failure is 'drop' or 'raw', got {self.on_failure!r}")
+        need(self.max_falls is None or self.max_falls >= 0, f"max_falls must be >= 0 or None, got {self.max_falls}")
         low, high = self.synthetic_frames
         need(MIN_FRAMES <= low <= high <= MAX_FRAMES, f"synthetic_frames must lie in {MIN_FRAMES}..{MAX_FRAMES}")
         need(":" in self.corrector, f"corrector is an import path 'module:function', got {self.corrector!r}")
@@ -176,6 +180,7 @@ PAPER_COMMON = dict(
     eval_guidance=1.0,
     eval_repeats=1,
     seeds=(42,),
+    max_falls=None,  # the paper keeps every corrected motion, however often UHC reset it
 )
 
 PRESETS: dict[str, dict] = {

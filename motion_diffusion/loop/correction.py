@@ -95,8 +95,13 @@ def correct_synthetic(
     corrector: Callable | None,
     options: dict,
     on_failure: str = "drop",
+    max_falls: int | None = None,
 ) -> CorrectedSet:
-    """Correct ``round(fraction * N)`` motions chosen with ``rng``; the rest stay as generated."""
+    """Correct ``round(fraction * N)`` motions chosen with ``rng``; the rest stay as generated.
+
+    A correction whose report counts more than ``max_falls`` falls (None: no limit) is a failed correction,
+    handled by ``on_failure`` like one that raised: its output is partly the reference it was reset to.
+    """
     count = int(round(fraction * len(features)))
     chosen = set(rng.choice(len(features), count, replace=False).tolist()) if count else set()
     order = sorted(chosen)
@@ -107,6 +112,9 @@ def correct_synthetic(
         record = {"index": i, "text": text, "corrected": i in chosen}
         if i in chosen:
             corrected, report, error = outcome[i]
+            if error is None and max_falls is not None and report.get("falls", 0) > max_falls:
+                error = f"the correction fell {report['falls']} times (max_falls={max_falls})"
+                record["too_many_falls"] = True
             record.update({k: report[k] for k in REPORT_KEYS if k in report}, error=error)
             if error is not None:
                 record["handled"] = on_failure
@@ -130,6 +138,7 @@ def correction_stats(records: Sequence[dict]) -> dict:
         "corrected": len(corrected),
         "failed": sum(r.get("error") is not None for r in corrected),
         "dropped": sum(r.get("handled") == "drop" for r in corrected),
+        "too_many_falls": sum(r.get("too_many_falls", False) for r in corrected),
     }
     for key in REPORT_KEYS:
         values = [r[key] for r in corrected if r.get(key) is not None and r.get("error") is None]

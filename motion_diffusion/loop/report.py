@@ -156,6 +156,11 @@ def _pooled_cell(rows: list[dict], key: str) -> str:
     return _cell({"mean": mean, "ci": ci})
 
 
+def _failed_cell(stats: dict) -> str:
+    failed = str(stats.get("failed", "–"))
+    return f"{failed} ({stats['too_many_falls']})" if stats.get("too_many_falls") else failed
+
+
 def summary_table(out) -> str:
     """Markdown: the last evaluated generation of every arm (and generation 0 and real data for reference)."""
     out = Path(out)
@@ -178,7 +183,7 @@ def summary_table(out) -> str:
         stats = row.get("correction", {})
         extra = [
             f"{stats.get('corrected', 0)}/{stats.get('synthetic', 0)}" if stats else "–",
-            str(stats.get("failed", "–")) if stats else "–",
+            _failed_cell(stats) if stats else "–",
             f"{stats['falls_mean']:.2f}" if "falls_mean" in stats else "–",
             f"{stats['mpjpe_mm_mean']:.0f}" if "mpjpe_mm_mean" in stats else "–",
         ]
@@ -192,8 +197,9 @@ def summary_table(out) -> str:
     note = (
         "\nMeans with 95 % intervals over evaluation repeats (rows over several seeds: over the seeds). corrected: "
         "synthetic motions the corrector mapped "
-        "in the last generation; falls: mean falls per corrected motion; moved: mean distance (MPJPE) between "
-        "a synthetic motion and its correction.\n"
+        "in the last generation; failed: corrections that raised or (in brackets) fell more often than max_falls; "
+        "falls: mean falls per successful correction; moved: mean distance (MPJPE) between a synthetic motion and "
+        "its correction.\n"
     )
     return "\n".join(lines) + "\n" + note
 

@@ -239,7 +239,7 @@ class LoopRun:
         rng = np.random.default_rng([arm.seed, generation, CORRECT_STREAM])
         corrector = self.corrector if arm.corrected_fraction > 0 else None
         result = correct_synthetic(
-            features, texts, arm.corrected_fraction, rng, corrector, c.corrector_options, c.on_failure
+            features, texts, arm.corrected_fraction, rng, corrector, c.corrector_options, c.on_failure, c.max_falls
         )
         records = "".join(json.dumps(r) + "\n" for r in result.records)
         save_set(folder, result.features, result.texts, {CORRECTION_FILE: records})
