@@ -16,7 +16,6 @@ Usage: ``python scripts/corrector_probe.py CKPT [--data data/embedded] [--num 64
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +24,13 @@ from motion_diffusion.evaluator.base import load_evaluator
 from motion_diffusion.evaluator.metrics import fid
 from motion_diffusion.evaluator.suite import physics_summary, resolve_function
 from motion_diffusion.generation import load_model, sample_features
+from motion_diffusion.loop.__main__ import parse_value
+from motion_diffusion.loop.config import DEFAULT_CORRECTOR, DEFAULT_PHYSICS, LoopConfig
 from motion_diffusion.loop.correction import correct_synthetic
 from motion_diffusion.motion import Motion
 from motion_diffusion.training import MotionTextSet
 
-PHYSICS = "physics_correct.metrics:physics_metrics"
-
-
-def _option(text: str):
-    key, _, value = text.partition("=")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+LOOP = LoopConfig()  # synthesis as the loop's defaults do it
 
 
 def main(argv=None) -> None:
@@ -46,8 +39,8 @@ def main(argv=None) -> None:
     parser.add_argument("--data", default="data/embedded")
     parser.add_argument("--num", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--guidance", type=float, default=1.0)
-    parser.add_argument("--corrector", default="physics_correct:correct")
+    parser.add_argument("--guidance", type=float, default=LOOP.guidance)
+    parser.add_argument("--corrector", default=DEFAULT_CORRECTOR)
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE", help="a corrector option")
     args = parser.parse_args(argv)
 
@@ -58,9 +51,9 @@ def main(argv=None) -> None:
     texts = [real.captions[i][rng.integers(len(real.captions[i]))] for i in ids]
     model = load_model(args.checkpoint)
     lengths = [min(int(real.lengths[i]), model.max_frames) for i in ids]
-    raw = sample_features(model, texts, lengths, steps=20, guidance=args.guidance, seed=args.seed)
+    raw = sample_features(model, texts, lengths, steps=LOOP.sampling_steps, guidance=args.guidance, seed=args.seed)
     round_trip = [Motion.from_features(f).to_features() for f in raw]
-    options = {"workers": 2, **dict(_option(s) for s in args.set)}
+    options = {**LOOP.corrector_options, **{k: parse_value(v) for k, _, v in (s.partition("=") for s in args.set)}}
     result = correct_synthetic(raw, texts, 1.0, rng, resolve_function(args.corrector), options, on_failure="raw")
     corrected = result.features
     ok = [r["index"] for r in result.records if r.get("error") is None]
@@ -68,7 +61,7 @@ def main(argv=None) -> None:
 
     evaluator = load_evaluator(data / "evaluator")
     reference = evaluator.embed_motions(real.features)
-    physics = resolve_function(PHYSICS)
+    physics = resolve_function(DEFAULT_PHYSICS)
     print(f"{len(ok)} of {args.num} corrected, {len(upright)} without a fall")
     print("| motions | set | FID to train | Phys-Err (mm) |\n|---|---|---|---|")
     for name, picked in ((f"all {args.num}", range(args.num)), (f"corrected ({len(ok)})", ok),
