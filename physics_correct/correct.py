@@ -25,6 +25,7 @@ from motion_diffusion.motion.skeleton import FEATURE_DIM, FPS, NUM_JOINTS
 from . import humanoid
 from .backends.mujoco_cpu import simulate
 from .controller import ControllerConfig, Plan, build_plan, interpolate_frames, prepare_reference, support_index
+from .controller.centroidal import feasible_reference
 from .metrics import MIN_FRAMES, physics_metrics
 from .retarget import (
     IKResult,
@@ -70,14 +71,15 @@ def _resample(values: np.ndarray, times: np.ndarray, new_times: np.ndarray) -> n
 
 @dataclass(frozen=True)
 class Planned:
-    """A clip made ready to simulate: the (fitted) ``model``, the ``plan``, the IK result, and the teleported and
-    absurd frames repaired."""
+    """A clip made ready to simulate: the (fitted) ``model``, the ``plan``, the IK result, the teleported and
+    absurd frames repaired, and the root offset (N, 3) of the centroidal projection (zeros without it)."""
 
     model: object
     plan: Plan
     ik: IKResult
     teleports: int
     absurd_frames: int
+    centroidal_shift: np.ndarray
 
 
 def plan_motion(joints: np.ndarray, fps: float, config: ControllerConfig, model) -> Planned:
@@ -93,8 +95,14 @@ def plan_motion(joints: np.ndarray, fps: float, config: ControllerConfig, model)
     rate = 1.0 / (model.opt.timestep * config.control_substeps)
     reference = reference_trajectory(qpos, fps, rate, config.smooth_sigma)
     dense_weights = _resample(prepared.weights, np.arange(len(joints)) / fps, reference.times)
+    shift = np.zeros((len(reference.qpos), 3))
+    if config.centroidal:
+        weight = humanoid.total_mass(model) * -model.opt.gravity[2]
+        reference, shift = feasible_reference(
+            model, reference, dense_weights, config.assist_force * weight, config.assist_torque
+        )
     plan = build_plan(model, reference, dense_weights, config.control_substeps, config.feedforward)
-    return Planned(model, plan, ik, prepared.teleports, int(absurd.sum()))
+    return Planned(model, plan, ik, prepared.teleports, int(absurd.sum()), shift)
 
 
 def correct_joints(joints, fps: float = FPS, config: ControllerConfig | None = None, model=None):
@@ -130,7 +138,7 @@ def _finish(joints, fps, config: ControllerConfig, planned: Planned, rollout, st
     weight = humanoid.total_mass(model) * -model.opt.gravity[2]
     saturated = (force >= SATURATED * config.assist_force * weight) & (config.assist_force > 0)
     saturated |= (torque >= SATURATED * config.assist_torque) & (config.assist_torque > 0)
-    # What the reference asks of the root beyond what its own foot contacts can supply: its physical infeasibility.
+    # What the tracked reference asks of the root beyond what its own foot contacts can supply: its infeasibility.
     residual = plan.root_residual[:, support_index(True, True)]
     residual_force, residual_torque = (np.linalg.norm(residual[:, axes], axis=1) for axes in (slice(0, 3), slice(3, 6)))
     over_cap = (residual_force > config.assist_force * weight) | (residual_torque > config.assist_torque)
@@ -150,6 +158,7 @@ def _finish(joints, fps, config: ControllerConfig, planned: Planned, rollout, st
         "mpjpe_mm": float(np.linalg.norm(out - joints, axis=-1).mean() * MM),
         "max_body_error_mm": float(rollout.error.max() * MM),
         "ik_error_mm": float(ik.error.mean() * MM),
+        "centroidal_shift_mm": float(np.linalg.norm(planned.centroidal_shift, axis=1).mean() * MM),
         "reference_residual_mean_n": float(residual_force.mean()),
         "reference_residual_mean_nm": float(residual_torque.mean()),
         "reference_over_cap": float(over_cap.mean()),
@@ -251,10 +260,12 @@ def correct(motion, *, fps=None, normalized=False, mean=None, std=None, workers:
     ``options`` are ``ControllerConfig`` fields (e.g. ``assist_force=0``, ``on_fall="stop"``, ``backend="mjx"``).
 
     Returns a ``CorrectionResult`` whose ``.motion`` has the input's form and whose ``.report`` holds falls,
-    resets, assist statistics (N, N m), ``mpjpe_mm`` to the input and ``metrics_before``/``metrics_after``, and
-    how physical the input itself is: ``reference_residual_mean_n``/``_nm``, the root force and torque its motion
-    needs beyond what its foot contacts can supply, and ``reference_over_cap``, the fraction of time that need
-    exceeds the assist caps (a clip needing more cannot be tracked closely without falling or lagging).
+    resets, assist statistics (N, N m), ``mpjpe_mm`` to the input and ``metrics_before``/``metrics_after``,
+    ``centroidal_shift_mm``, how far the centroidal projection moved the reference's root on average, and how
+    physical the tracked reference is: ``reference_residual_mean_n``/``_nm``, the root force and torque its
+    motion needs beyond what its foot contacts can supply, and ``reference_over_cap``, the fraction of time that
+    need exceeds the assist caps (a clip needing more cannot be tracked closely without falling or lagging);
+    with ``centroidal=False`` these describe the input itself.
     A single input raises ``ValueError`` on bad input; a list returns one result per item, run in parallel
     over ``workers`` processes, with ``.ok == False`` and ``.error`` for the items that failed; with
     ``backend="mjx"`` a list is simulated as one batch in this process instead (``workers`` is not used).

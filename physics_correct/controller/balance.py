@@ -95,6 +95,20 @@ def feet_loads(feet: FootModel, model, data) -> np.ndarray:
     return loads / feet.weight
 
 
+def supporting_points(feet: FootModel, data, weights) -> list[tuple[int, int, np.ndarray]]:
+    """(side, body id, world point) of each sole point that can push on the floor: on a foot with support weight
+    (``weights`` (2,)) and within ``ON_FLOOR`` of it, in the pose of ``data`` (positions computed)."""
+    found = []
+    for side, points in enumerate(feet.sole_points):
+        if weights[side] < MIN_WEIGHT:
+            continue
+        for body, local in points:
+            point = data.xpos[body] + data.xmat[body].reshape(3, 3) @ local
+            if point[2] <= ON_FLOOR:
+                found.append((side, body, point))
+    return found
+
+
 def support_torques(feet: FootModel, data, qpos, qvel, qacc, weights) -> tuple[np.ndarray, np.ndarray]:
     """Generalized forces (4, nv) realising ``qacc`` at (qpos, qvel) (0 on the root) and root residuals (4, 6),
     for each support a simulation may meet: row ``left + 2 * right`` lets only the feet whose bit is set push
@@ -112,17 +126,11 @@ def support_torques(feet: FootModel, data, qpos, qvel, qacc, weights) -> tuple[n
     edges = feet.cone_edges()
     pushes, sides, penalties = [], [], []  # per point on the floor: generalized force of each cone edge (nv, 4)
     jacp = np.zeros((3, model.nv))
-    for side, points in enumerate(feet.sole_points):
-        if weights[side] < MIN_WEIGHT:
-            continue
-        for body, local in points:
-            point = data.xpos[body] + data.xmat[body].reshape(3, 3) @ local
-            if point[2] > ON_FLOOR:
-                continue
-            mujoco.mj_jac(model, data, jacp, None, point, body)
-            pushes.append(jacp.T @ edges.T)
-            sides.append(side)
-            penalties.append(LOAD_SHARE / weights[side])
+    for side, body, point in supporting_points(feet, data, weights):
+        mujoco.mj_jac(model, data, jacp, None, point, body)
+        pushes.append(jacp.T @ edges.T)
+        sides.append(side)
+        penalties.append(LOAD_SHARE / weights[side])
     taus = np.tile(free, (len(SUPPORTS), 1))
     solved = {}  # supports that leave the same points on the floor share one solution
     for row, support in enumerate(SUPPORTS):
