@@ -4,10 +4,9 @@ Corrects one procedural clip per family (clean), then corrupted copies of some o
 hover 10 cm and sink 5 cm over the middle third, 15 mm joint jitter, 0.4 m drift, two teleported frames), one
 process on one core, with the default controller; the clean clips once more with the centroidal projection
 (``centroidal=True``), with the fall rescue (``rescue_seconds=0.5``) and in the MPC quality mode (``mode="mpc"``,
-one rollout thread). Reports, per clip
-and in total: falls, rescues, assist, joint error to the clean clip (mpjpe), Phys-Err before and after with its
-reduction, jerk, the gates missed, and the speed in motion-seconds corrected per wall-second (retargeting
-included), with the speed of the other settings relative to the default.
+one rollout thread). Reports, per clip and in total: falls, rescues, assist, joint error to the clean clip
+(mpjpe), Phys-Err before and after with its reduction, jerk, the gates missed, and the speed in motion-seconds
+corrected per wall-second (retargeting included), with the speed of the other settings relative to the default.
 """
 
 from __future__ import annotations
@@ -86,15 +85,14 @@ def run(seed: int = SEED) -> dict:
     for clip in generate_clips(CLIPS_SEARCHED * len(FAMILIES), seed=seed):
         if clip.family in FAMILIES:  # single-family clips only, one per family
             clips.setdefault(clip.family, clip.joints)
-    clean = {family: _entry(family, joints, "clean", seed) for family, joints in sorted(clips.items())}
-    centroidal, rescue, mpc = (
-        ControllerConfig(centroidal=True),
-        ControllerConfig(rescue_seconds=0.5),
-        ControllerConfig(mode="mpc"),
-    )
-    clean_centroidal = {family: _entry(family, joints, "clean", seed, centroidal) for family, joints in clips.items()}
-    clean_rescue = {family: _entry(family, joints, "clean", seed, rescue) for family, joints in sorted(clips.items())}
-    clean_mpc = {family: _entry(family, joints, "clean", seed, mpc) for family, joints in sorted(clips.items())}
+
+    def clean_pass(config: ControllerConfig | None = None) -> dict[str, dict]:
+        return {family: _entry(family, joints, "clean", seed, config) for family, joints in sorted(clips.items())}
+
+    clean = clean_pass()
+    clean_centroidal = clean_pass(ControllerConfig(centroidal=True))
+    clean_rescue = clean_pass(ControllerConfig(rescue_seconds=0.5))
+    clean_mpc = clean_pass(ControllerConfig(mode="mpc"))
     corrupted = {
         f"{family}/{kind}": _entry(family, clips[family], kind, seed)
         for family in CORRUPTED_FAMILIES
