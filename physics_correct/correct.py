@@ -24,7 +24,15 @@ from motion_diffusion.motion.skeleton import FEATURE_DIM, FPS, NUM_JOINTS
 
 from . import humanoid
 from .backends.mujoco_cpu import simulate
-from .controller import ControllerConfig, Plan, build_plan, interpolate_frames, prepare_reference, support_index
+from .controller import (
+    ControllerConfig,
+    FootModel,
+    Plan,
+    build_plan,
+    interpolate_frames,
+    prepare_reference,
+    support_index,
+)
 from .controller.centroidal import feasible_reference
 from .metrics import MIN_FRAMES, physics_metrics
 from .retarget import (
@@ -95,13 +103,14 @@ def plan_motion(joints: np.ndarray, fps: float, config: ControllerConfig, model)
     rate = 1.0 / (model.opt.timestep * config.control_substeps)
     reference = reference_trajectory(qpos, fps, rate, config.smooth_sigma)
     dense_weights = _resample(prepared.weights, np.arange(len(joints)) / fps, reference.times)
+    feet = FootModel.of(model)  # one copy of the model for the contact solver, shared by both steps
     shift = np.zeros((len(reference.qpos), 3))
     if config.centroidal:
-        weight = humanoid.total_mass(model) * -model.opt.gravity[2]
+        force_cap = config.assist_force * humanoid.body_weight(model)
         reference, shift = feasible_reference(
-            model, reference, dense_weights, config.assist_force * weight, config.assist_torque
+            model, reference, dense_weights, force_cap, config.assist_torque, feet=feet
         )
-    plan = build_plan(model, reference, dense_weights, config.control_substeps, config.feedforward)
+    plan = build_plan(model, reference, dense_weights, config.control_substeps, config.feedforward, feet=feet)
     return Planned(model, plan, ik, prepared.teleports, int(absurd.sum()), shift)
 
 
@@ -135,7 +144,7 @@ def _finish(joints, fps, config: ControllerConfig, planned: Planned, rollout, st
 
     force = np.linalg.norm(rollout.assist[:, :3], axis=1)
     torque = np.linalg.norm(rollout.assist[:, 3:], axis=1)
-    weight = humanoid.total_mass(model) * -model.opt.gravity[2]
+    weight = humanoid.body_weight(model)
     saturated = (force >= SATURATED * config.assist_force * weight) & (config.assist_force > 0)
     saturated |= (torque >= SATURATED * config.assist_torque) & (config.assist_torque > 0)
     # What the tracked reference asks of the root beyond what its own foot contacts can supply: its infeasibility.

@@ -397,7 +397,7 @@ def set_assist_caps(model, force_cap: float = ASSIST_FORCE_CAP, torque_cap: floa
     """
     if not (force_cap >= 0 and torque_cap >= 0):
         raise ValueError(f"assist caps must be >= 0, got force {force_cap}, torque {torque_cap}")
-    weight = total_mass(model) * -model.opt.gravity[2]
+    weight = body_weight(model)
     for k, name in enumerate(ASSIST_ACTUATORS):
         cap = torque_cap if k >= 3 else force_cap * weight
         model.actuator_forcerange[model.actuator(name).id] = (-cap, cap)
@@ -406,6 +406,11 @@ def set_assist_caps(model, force_cap: float = ASSIST_FORCE_CAP, torque_cap: floa
 def total_mass(model) -> float:
     """Mass of the humanoid (kg): all bodies except the world and the mocap targets."""
     return float(model.body_subtreemass[model.body("pelvis").id])
+
+
+def body_weight(model) -> float:
+    """Weight of the humanoid (N) under the model's gravity."""
+    return total_mass(model) * -float(model.opt.gravity[2])
 
 
 def joint_body_ids(model) -> np.ndarray:

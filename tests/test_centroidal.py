@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from motion_diffusion.data.procedural.generate import generate_clips
+from physics_correct import humanoid
 from physics_correct.controller import ControllerConfig
 from physics_correct.controller.centroidal import feasible_reference, offsets
 from physics_correct.correct import _default_model, correct_joints, plan_motion
@@ -14,7 +15,7 @@ from physics_correct.metrics import GRAVITY
 from physics_correct.retarget import Reference
 
 CLIPS_SEARCHED = 90
-ASSIST = (0.3 * 72.0 * GRAVITY, 100.0)  # the default caps (N, N m)
+ASSIST = (humanoid.ASSIST_FORCE_CAP * humanoid.body_weight(_default_model()), humanoid.ASSIST_TORQUE_CAP)  # N, N m
 
 
 @functools.cache

@@ -108,7 +108,7 @@ class Static:
 
 def _limits(model, config: ControllerConfig) -> np.ndarray:
     """The traced settings of the loop: (fall distance (m), assist force cap (N), assist torque cap (N m))."""
-    force_cap = config.assist_force * humanoid.total_mass(model) * -float(model.opt.gravity[2])
+    force_cap = config.assist_force * humanoid.body_weight(model)
     return np.array([config.fall_distance, force_cap, config.assist_torque], dtype=np.float32)
 
 

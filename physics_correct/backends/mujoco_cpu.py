@@ -57,7 +57,7 @@ def simulate(model, plan: Plan, config: ControllerConfig, consts: LawConstants |
 
     from .sampling_mpc import SamplingPlanner
 
-    force_cap = config.assist_force * humanoid.total_mass(model) * -model.opt.gravity[2]
+    force_cap = config.assist_force * humanoid.body_weight(model)
     consts = LawConstants.of(model, balance=config.balance) if consts is None else consts
     planner = SamplingPlanner(model, plan, consts, config) if config.mode == "mpc" else None
     feet = FootModel.of(model)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import nnls
 
+from .. import humanoid
+
 FOOT_BODIES = ("left_ankle", "right_ankle")
 FOOT_GEOM_BODIES = (("left_ankle", "left_foot"), ("right_ankle", "right_foot"))
 SOLE_GEOMS = (0, 1)  # the generator writes the heel and the ball capsule first in each ankle body
@@ -73,7 +75,7 @@ class FootModel:
         for side, bodies in enumerate(FOOT_GEOM_BODIES):
             geom_foot[np.isin(model.geom_bodyid, [model.body(b).id for b in bodies])] = side
         mu = FRICTION_MARGIN * float(model.geom_friction[model.geom("floor").id, 0])
-        weight = float(model.body_subtreemass[model.body("pelvis").id] * -model.opt.gravity[2])
+        weight = humanoid.body_weight(model)
         feet = tuple(model.body(b).id for b in FOOT_BODIES)
         return cls(free_model, feet, tuple(sole_points), mu, geom_foot, weight)
 
