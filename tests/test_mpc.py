@@ -71,13 +71,14 @@ def test_bad_settings_are_refused(options, message):
 
 
 def test_a_fall_is_rescued_by_the_planner_and_the_mpc_mode_does_not_fall():
-    """The generated run that PD tracking alone cannot hold at the 0.3 m g cap: with rescue_seconds the default mode
-    rewinds and redoes the fall with the planner (the rescued run stays upright but tracks worse); the MPC mode
-    keeps it upright throughout and tracks it better."""
-    clip = _clip("run")
-    _, unrescued = correct_joints(clip)
-    _, rescued = correct_joints(clip, config=ControllerConfig(rescue_seconds=0.5))
-    _, mpc = correct_joints(clip, config=ControllerConfig(mode="mpc"))
+    """The generated jump, which PD tracking alone cannot hold with the assist capped at 0.2 m g and 50 N m: with
+    rescue_seconds the default mode rewinds and redoes the fall with the planner (the rescued jump stays upright
+    but tracks worse); the MPC mode keeps it upright throughout and tracks it better."""
+    clip = _clip("jump")
+    caps = ControllerConfig(assist_force=0.2, assist_torque=50.0)
+    _, unrescued = correct_joints(clip, config=caps)
+    _, rescued = correct_joints(clip, config=caps.with_options(rescue_seconds=0.5))
+    _, mpc = correct_joints(clip, config=caps.with_options(mode="mpc"))
     assert unrescued["falls"] > 0 and unrescued["rescues"] == 0
     assert rescued["falls"] == 0 and rescued["rescues"] >= 1
     assert mpc["falls"] == 0 and mpc["rescues"] == 0
