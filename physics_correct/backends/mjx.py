@@ -37,7 +37,14 @@ import numpy as np
 from .. import humanoid
 from ..controller.balance import FootModel
 from ..controller.config import ControllerConfig
-from ..controller.law import BALANCE_DAMPING, BALANCE_MAX_CHANGE, FULL_LOAD, PLANTED_LOAD, LawConstants
+from ..controller.law import (
+    BALANCE_DAMPING,
+    BALANCE_MAX_CHANGE,
+    FULL_LOAD,
+    PLANTED_LOAD,
+    STANCE_ERROR_AXES,
+    LawConstants,
+)
 from ..controller.plan import Plan
 from . import SimulationError
 from .mujoco_cpu import MAX_QVEL, Rollout
@@ -191,7 +198,7 @@ def control(static: Static, step: dict, root, foot_pose, loads):
     if not static.balance:
         return ctrl
     ref_qpos, ref_feet, weights = step["qpos"], step["foot_pose"], step["weights"]
-    stance_error = foot_pose_error(ref_qpos, ref_feet, foot_pose)
+    stance_error = foot_pose_error(ref_qpos, ref_feet, foot_pose) * STANCE_ERROR_AXES
     swing_error = foot_pose_error(ref_qpos, ref_feet, carried_feet(ref_qpos, ref_feet, root))
     stance = weights * jnp.minimum(1.0, loads / FULL_LOAD)
     target = stance[:, None] * stance_error - (1.0 - weights)[:, None] * swing_error

@@ -14,6 +14,8 @@
   explicit torques that could fight the contacts (a closed-loop whole-body inverse dynamics was tried first
   and tracked worse: its torques assume contact forces the feet do not deliver). The correction grows with
   the foot's load (``FULL_LOAD``): a foot that has just touched down is not yet pushed, so it does not slide.
+  Only the foot's pitch is not taken as it is (``STANCE_ERROR_AXES``): a stance foot rocked onto its heel or
+  toes is pressed back to the reference pitch by its ankle instead of becoming the leg's new base.
 - **swing-foot placement**: for a foot in the air in the reference, the leg's targets are re-solved so that,
   carried by the pelvis where it really is, the foot follows its reference pose in the world and lands
   where the reference plants it, not where a lagging pelvis would put it.
@@ -38,6 +40,12 @@ BALANCE_DAMPING = 1e-3  # damped least squares on the leg Jacobian
 BALANCE_MAX_CHANGE = 0.3  # rad, largest change of a leg target per control step
 FULL_LOAD = 0.3  # fraction of body weight on a foot from which its stance correction applies fully
 PLANTED_LOAD = 0.05  # fraction of body weight on a foot from which it counts as planted in the simulation
+# Which parts of a stance foot's pose error (position, then rotation about the pelvis's x (lateral: pitch), y, z
+# axes) the balance layer re-solves the leg for. Leaving out the pitch, a heel rise is left to the ankle: on the
+# jogs, runs and walks of three seeds of the embedded dataset the added Phys-Err fell from 4.7, 5.3 and 2.5 mm to
+# 4.2, 5.0 and 2.2, and the runs' mean joint error from 69 to 58 mm (standing unchanged); leaving out the whole
+# rotation helped the runs a little more but added 2 mm of joint error when standing.
+STANCE_ERROR_AXES = np.array([1.0, 1.0, 1.0, 0.0, 1.0, 1.0])
 
 
 @dataclass(frozen=True)
@@ -131,7 +139,7 @@ def control(consts: LawConstants, plan: Plan, k: int, root, foot_pose, loads) ->
     ctrl[consts.hinge_act] += plan.tau_ff[k, support] / consts.kp
     ctrl[consts.assist_act] += plan.root_residual[k, support] / consts.assist_kp
     if consts.balance:
-        stance_error = foot_pose_error(plan, k, foot_pose)
+        stance_error = foot_pose_error(plan, k, foot_pose) * STANCE_ERROR_AXES
         swing_error = foot_pose_error(plan, k, carried_feet(plan, k, root))
         for side in range(2):
             support = plan.weights[k, side] * min(1.0, loads[side] / FULL_LOAD)
