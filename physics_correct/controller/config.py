@@ -27,8 +27,8 @@ class ControllerConfig:
     - ``lock_feet`` / ``swing_clearance`` (m): stance-foot locking and swing lift in the reference.
     - ``centroidal``: move the reference's centre of mass onto a path its foot contacts can drive before
       tracking it (``centroidal.feasible_reference``: ballistic flights, ground forces inside the support and the
-      friction cones, up to half the assist caps). Off by default: it tracks generated jogs and jumps closer and
-      falls less on the generated run, but did not help the self-consuming loop (README).
+      friction cones, up to half the assist caps). Off by default: it tracks generated jogs and runs closer but
+      did not help the self-consuming loop (README).
     - ``feedforward``: inverse-dynamics feed-forward with the body weight carried by the feet in contact (joint
       torques, and the root wrench the feet cannot supply through the root assist).
     - ``balance``: the balance layer of the control law (stance legs hold the pelvis over the planted feet,
