@@ -225,7 +225,10 @@ def test_correct_takes_normalised_features(stand):
     result = correct(normalizer(features), normalized=True, mean=normalizer.mean, std=normalizer.std)
     assert result.ok and result.motion.shape == features.shape == (len(stand) - 1, FEATURE_DIM)
     raw = correct(features).motion
-    assert np.allclose(normalizer.inverse(result.motion), raw, atol=1e-4)
+    # Contact simulation amplifies the 1e-8 rounding of the normalisation round trip to a millimetre or two, so
+    # the two outputs agree to a few millimetres, not bit for bit; a missed (de)normalisation is off by far more.
+    assert np.allclose(normalizer.inverse(result.motion), raw, atol=5e-3)
+    assert not np.allclose(result.motion, raw, atol=5e-2)
     with pytest.raises(ValueError, match="mean= and std="):
         correct(features, normalized=True)
 

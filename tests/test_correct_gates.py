@@ -29,9 +29,12 @@ CORRUPTION_GATES = {
 }
 # (family, gate) pairs the default controller misses today; see the physics correction notes in the README.
 KNOWN_GAPS = {
-    ("jog", "phys_err_mm"): "skate at touchdown and heel rise on jogs: +4.2 mm on this one",
-    ("run", "phys_err_mm"): "skate, as on jogs: +5.2 mm on this one",
+    ("jog", "phys_err_mm"): "skate at touchdown and heel rise on jogs: +3.1 mm on this one",
+    ("run", "phys_err_mm"): "skate, as on jogs: +4.2 mm on this one",
 }
+# Gaps within a rounding of their limit: contact simulation turns 1e-8 differences (another CPU's floating-point
+# path) into millimetres of motion, so these may pass on one machine and miss on another; not strict.
+NEAR_LIMIT = {("jog", "phys_err_mm")}
 
 
 @functools.cache
@@ -67,7 +70,7 @@ def _cases(families, gate_names):
     for family in families:
         for gate in gate_names:
             marks = (
-                [pytest.mark.xfail(reason=KNOWN_GAPS[family, gate], strict=True)]
+                [pytest.mark.xfail(reason=KNOWN_GAPS[family, gate], strict=(family, gate) not in NEAR_LIMIT)]
                 if (family, gate) in KNOWN_GAPS
                 else []
             )

@@ -71,11 +71,11 @@ def test_bad_settings_are_refused(options, message):
 
 
 def test_a_fall_is_rescued_by_the_planner_and_the_mpc_mode_does_not_fall():
-    """The generated jump, which PD tracking alone cannot hold with the assist capped at 0.2 m g and 50 N m: with
+    """The generated jump, which PD tracking alone cannot hold with the assist capped at 0.1 m g and 25 N m: with
     rescue_seconds the default mode rewinds and redoes the fall with the planner (the rescued jump stays upright
     but tracks worse); the MPC mode keeps it upright throughout and tracks it better."""
     clip = _clip("jump")
-    caps = ControllerConfig(assist_force=0.2, assist_torque=50.0)
+    caps = ControllerConfig(assist_force=0.1, assist_torque=25.0)
     _, unrescued = correct_joints(clip, config=caps)
     _, rescued = correct_joints(clip, config=caps.with_options(rescue_seconds=0.5))
     _, mpc = correct_joints(clip, config=caps.with_options(mode="mpc"))

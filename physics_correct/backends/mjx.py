@@ -53,6 +53,7 @@ BUCKET_STEPS = 64  # control steps of the shortest length bucket; buckets double
 # m, extra lift when a reset raises the body out of the floor (exactly touching is a rounding either way; see above)
 RESET_CLEARANCE = 1e-6
 PYRAMID_EDGES = 4  # constraint rows of a condim-3 contact with pyramidal friction cones
+ELLIPTIC = 1  # mjtCone.mjCONE_ELLIPTIC (the humanoid's cone); its first row of a contact is the normal force
 # Model fields that must be equal across the clips of one batch (only body offsets may differ).
 SHARED_MODEL_FIELDS = ("body_mass", "body_inertia", "geom_size", "geom_pos", "jnt_range", "actuator_gainprm")
 # Per-step plan arrays the compiled loop reads (as a dict, one step at a time).
@@ -87,6 +88,7 @@ class Static:
     geom_foot: tuple
     weight: float
     substeps: int
+    elliptic: bool
 
     @classmethod
     def of(cls, model, config: ControllerConfig) -> Static:
@@ -110,6 +112,7 @@ class Static:
             geom_foot=tup(feet.geom_foot),
             weight=feet.weight,
             substeps=config.control_substeps,
+            elliptic=int(model.opt.cone) == ELLIPTIC,
         )
 
 
@@ -229,8 +232,11 @@ def _feet_loads(static: Static, d):
     import jax.numpy as jnp
 
     contact = d._impl.contact
-    rows = np.asarray(contact.efc_address)[:, None] + np.arange(PYRAMID_EDGES)
-    normal = d._impl.efc_force[rows].sum(axis=1)  # pyramidal cone: the normal force is the sum of the edges
+    if static.elliptic:
+        normal = d._impl.efc_force[np.asarray(contact.efc_address)]
+    else:  # pyramidal cone: the normal force is the sum of the edges
+        rows = np.asarray(contact.efc_address)[:, None] + np.arange(PYRAMID_EDGES)
+        normal = d._impl.efc_force[rows].sum(axis=1)
     side = jnp.array(static.geom_foot)[contact.geom].max(axis=1)
     return jnp.stack([jnp.sum(jnp.where(side == s, normal, 0.0)) for s in (0, 1)]) / static.weight
 

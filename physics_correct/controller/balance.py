@@ -66,7 +66,7 @@ class FootModel:
         sole_points = []
         for ankle, toe in FOOT_GEOM_BODIES:
             points = []
-            for body, indices in ((ankle, SOLE_GEOMS), (toe, (0,))):
+            for body, indices in ((ankle, SOLE_GEOMS), (toe, (0, 1))):
                 body_id = model.body(body).id
                 geoms = np.flatnonzero(model.geom_bodyid == body_id)
                 points += [(body_id, p) for k in indices for p in _capsule_bottoms(model, geoms[k])]
