@@ -169,15 +169,18 @@ def test_hovering_is_lowered_and_jumps_keep_their_flight(stand):
     assert np.array_equal(lower_hovering(jump, FPS), jump)
 
 
-def test_support_weights_stay_inside_the_contacts():
-    """Weights ramp up after a touchdown and down before a lift-off, and are 0 whenever the foot is in the air."""
-    contacts = np.zeros((20, 4), dtype=bool)
+def test_support_weights_follow_the_contacts_and_toes_stay_level_past_them():
+    """Support weights are the foot contacts; toe-levelling weights are 1 through a toe contact, fade out over the
+    frames of the swing either side and are 0 far from any contact."""
+    contacts = np.zeros((30, 4), dtype=bool)
     contacts[5:15, :2] = True  # the left foot stands for 10 frames, its toe for the first 8
     contacts[13:15, 1] = False
     feet, toes = contact_weights(contacts)
-    assert np.all(feet[~contacts[:, :2].any(axis=1), 0] == 0.0) and np.all(feet[:, 1] == 0.0)
-    assert 0.0 < feet[5, 0] < feet[7, 0] == pytest.approx(1.0, abs=0.01) and 0.0 < feet[14, 0] < 1.0
-    assert np.all(toes[13:, 0] == 0.0) and toes[9, 0] == pytest.approx(1.0, abs=0.01)
+    np.testing.assert_array_equal(feet[:, 0], contacts[:, :2].any(axis=1))
+    assert np.all(feet[:, 1] == 0.0) and np.all(toes[:, 1] == 0.0)
+    assert np.all(toes[5:13, 0] == 1.0)
+    assert 0.5 < toes[13, 0] < 1.0 and 0.5 < toes[4, 0] < 1.0 and 0.0 < toes[14, 0] < toes[13, 0]
+    assert toes[25:, 0].max() < 1e-6 and toes[0, 0] < 0.01
 
 
 def test_teleported_frame_is_removed(stand):
