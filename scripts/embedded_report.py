@@ -1,18 +1,24 @@
 """Print the physics-plausibility table of a built embedded dataset (per main family), as in the README.
 
-Usage: ``python scripts/embedded_report.py [data/embedded]``
+Usage: ``python scripts/embedded_report.py [data/embedded] [--gif docs/embedded_dataset.gif]``
+
+``--gif`` also renders the first single-family clip of each of ``GIF_FAMILIES`` with its first caption.
 """
 
+import argparse
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from motion_diffusion.motion.skeleton import FPS
+from motion_diffusion.viz import render_grid
 from physics_correct.metrics import physics_metrics
 
 COLUMNS = ("penetration_mm", "float_mm", "skate_mm", "phys_err_mm", "skate_ratio", "jerk")
+GIF_FAMILIES = ("walk", "jog", "run", "walk_backward", "jump", "side_step", "kick", "wave")
+GIF_SECONDS = 5.0
 
 
 def family_table(root: Path) -> str:
@@ -32,5 +38,26 @@ def family_table(root: Path) -> str:
     return "\n".join(lines)
 
 
+def render_families(root: Path, out: Path) -> Path:
+    """GIF grid of the first single-family clip of each of ``GIF_FAMILIES``, titled with its first caption."""
+    families = json.loads((root / "dataset.json").read_text())["clip_families"]
+    first = {}
+    for clip_id, family in sorted(families.items()):
+        first.setdefault(family, clip_id)
+    missing = [f for f in GIF_FAMILIES if f not in first]
+    if missing:
+        raise ValueError(f"{root} has no single-family clip of {missing}")
+    clips = [first[f] for f in GIF_FAMILIES]
+    motions = [np.load(root / "new_joints" / f"{c}.npy")[: round(GIF_SECONDS * FPS)] for c in clips]
+    titles = [(root / "texts" / f"{c}.txt").read_text().splitlines()[0].split("#")[0] for c in clips]
+    return render_grid(motions, out, ncols=4, titles=titles, stride=2)
+
+
 if __name__ == "__main__":
-    print(family_table(Path(sys.argv[1] if len(sys.argv) > 1 else "data/embedded")))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("root", nargs="?", default="data/embedded")
+    parser.add_argument("--gif", help="also write a GIF of one clip per family")
+    args = parser.parse_args()
+    print(family_table(Path(args.root)))
+    if args.gif:
+        print(f"wrote {render_families(Path(args.root), Path(args.gif))}")
