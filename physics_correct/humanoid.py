@@ -60,7 +60,7 @@ CONTACT_DAMPRATIO = 1.0
 # Foot changes measured together (added output Phys-Err on the jogs / runs / walks of seeds 0-2 of the generator;
 # 4.2 / 5.0 / 2.2 mm with one toe capsule, toe kp 500 and pyramidal cones; 3.2 / 3.6 / 1.8 mm with all three
 # changes below, each measured by leaving it out):
-# - elliptic friction cones, friction 10x stiffer than the normal direction: a loaded foot creeps less in
+# - elliptic friction cones, frictional constraints 10x harder than normal ones (impratio): a loaded foot creeps less in
 #   MuJoCo's soft contacts (pyramidal: 3.4 / 4.2 / 2.1; elliptic with impratio 1: 3.4 / 4.0 / 1.9). MJX has them.
 IMPRATIO = 10.0
 # - toe (metatarsophalangeal) stiffness, N m/rad: a human MTP joint resists about 20-60 N m/rad in push-off;
