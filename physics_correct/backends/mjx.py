@@ -53,7 +53,6 @@ BUCKET_STEPS = 64  # control steps of the shortest length bucket; buckets double
 # m, extra lift when a reset raises the body out of the floor (exactly touching is a rounding either way; see above)
 RESET_CLEARANCE = 1e-6
 PYRAMID_EDGES = 4  # constraint rows of a condim-3 contact with pyramidal friction cones
-ELLIPTIC = 1  # mjtCone.mjCONE_ELLIPTIC (the humanoid's cone); its first row of a contact is the normal force
 # Model fields that must be equal across the clips of one batch (only body offsets may differ).
 SHARED_MODEL_FIELDS = ("body_mass", "body_inertia", "geom_size", "geom_pos", "jnt_range", "actuator_gainprm")
 # Per-step plan arrays the compiled loop reads (as a dict, one step at a time).
@@ -92,6 +91,8 @@ class Static:
 
     @classmethod
     def of(cls, model, config: ControllerConfig) -> Static:
+        import mujoco
+
         consts = LawConstants.of(model, balance=config.balance)
         feet = FootModel.of(model)
 
@@ -112,7 +113,7 @@ class Static:
             geom_foot=tup(feet.geom_foot),
             weight=feet.weight,
             substeps=config.control_substeps,
-            elliptic=int(model.opt.cone) == ELLIPTIC,
+            elliptic=int(model.opt.cone) == mujoco.mjtCone.mjCONE_ELLIPTIC,
         )
 
 
@@ -232,7 +233,7 @@ def _feet_loads(static: Static, d):
     import jax.numpy as jnp
 
     contact = d._impl.contact
-    if static.elliptic:
+    if static.elliptic:  # the first constraint row of an elliptic contact is its normal force
         normal = d._impl.efc_force[np.asarray(contact.efc_address)]
     else:  # pyramidal cone: the normal force is the sum of the edges
         rows = np.asarray(contact.efc_address)[:, None] + np.arange(PYRAMID_EDGES)
