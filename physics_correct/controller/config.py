@@ -40,8 +40,9 @@ class ControllerConfig:
     - ``backend``: "mujoco" (CPU MuJoCo) or "mjx" (MJX in JAX, ``backends.mjx``; needs the ``mjx`` extra).
     - ``rescue_seconds``: in mode "pd", a fall rewinds the simulation this long and redoes it with the MPC
       planner up to this long past the fall, then twice and four times as far back if it falls again; only a
-      fall that all three attempts met counts. 0 (the default) turns the rescue off: it removes the falls of the
-      evidence table (0.5 s) but cost 4.5x the wall time of correcting the embedded test split. CPU backend only.
+      fall that all three attempts met counts. 0 (the default) turns the rescue off: each rescue runs the slow MPC
+      planner (on an earlier dataset whose runs fell, 0.5 s made correcting the embedded test split 4.5x slower;
+      on this one nothing falls). CPU backend only.
     - ``mode``: "pd" (the default law) or "mpc", the quality mode (``backends.sampling_mpc``, CPU backend only):
       every ``mpc_replan`` control steps, ``mpc_samples`` futures of ``mpc_horizon`` s with PD-target offsets
       (Gaussian, ``mpc_sigma`` rad, seeded by ``mpc_seed``) are rolled out on ``mpc_threads`` threads and the one
