@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
@@ -49,6 +50,10 @@ from .retarget import (
 )
 
 MM = 1000.0
+WORKER_DIED = (
+    "the worker process died while correcting this item (a crash or out of memory; a script that starts workers "
+    "needs an `if __name__ == '__main__':` guard)"
+)
 SATURATED = 0.99  # the assist counts as saturated at this fraction of its cap
 
 
@@ -229,6 +234,32 @@ def _correct_safely(args):
         return _failure(exc)
 
 
+def _spawn_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+
+
+def _correct_in_pool(jobs, workers: int) -> list[CorrectionResult]:
+    """Correct ``jobs`` on ``workers`` spawned processes. If a worker dies (a crash or out of memory breaks the
+    whole pool), the finished results are kept and each unfinished item is redone alone in a fresh process, so
+    only an item that kills its process again fails (``WORKER_DIED``)."""
+    results: list[CorrectionResult | None] = [None] * len(jobs)
+    with _spawn_pool(workers) as pool:
+        futures = [pool.submit(_correct_safely, job) for job in jobs]
+        for index, future in enumerate(futures):
+            try:
+                results[index] = future.result()
+            except BrokenProcessPool:
+                pass
+    for index, result in enumerate(results):
+        if result is None:
+            with _spawn_pool(1) as pool:
+                try:
+                    results[index] = pool.submit(_correct_safely, jobs[index]).result()
+                except BrokenProcessPool:
+                    results[index] = CorrectionResult(None, {}, WORKER_DIED)
+    return results
+
+
 def _correct_batch_mjx(jobs, config: ControllerConfig) -> list[CorrectionResult]:
     """A list with ``backend="mjx"``: each clip is planned, then all are simulated together (``mjx.simulate_batch``,
     one compiled call per length bucket); each report's ``seconds`` is its planning plus its share of the batch."""
@@ -276,7 +307,8 @@ def correct(motion, *, fps=None, normalized=False, mean=None, std=None, workers:
     need exceeds the assist caps (a clip needing more cannot be tracked closely without falling or lagging);
     with ``centroidal=False`` these describe the input itself.
     A single input raises ``ValueError`` on bad input; a list returns one result per item, run in parallel
-    over ``workers`` processes, with ``.ok == False`` and ``.error`` for the items that failed; with
+    over ``workers`` processes, with ``.ok == False`` and ``.error`` for the items that failed (an item whose
+    worker process dies, e.g. out of memory, fails alone: the others are finished or redone); with
     ``backend="mjx"`` a list is simulated as one batch in this process instead (``workers`` is not used).
     """
     config = ControllerConfig().with_options(**options)  # unknown or invalid options fail before any work
@@ -288,6 +320,5 @@ def correct(motion, *, fps=None, normalized=False, mean=None, std=None, workers:
             return _correct_batch_mjx(jobs, config)
         if workers == 1 or len(jobs) <= 1:
             return [_correct_safely(job) for job in jobs]
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            return list(pool.map(_correct_safely, jobs))
+        return _correct_in_pool(jobs, workers)
     return _correct_item((motion, fps, normalized, mean, std, options))

@@ -4,6 +4,8 @@ Test clips are built here from foot and pelvis paths by IK on the humanoid itsel
 walk with planted feet), so they are kinematically exact for the model and physically plausible.
 """
 
+import os
+
 import mujoco
 import numpy as np
 import pytest
@@ -243,6 +245,20 @@ def test_a_batch_reports_failures_instead_of_raising(stand):
     assert [r.ok for r in results] == [True, False]
     assert results[1].motion is None and "NaN" in results[1].error
     assert np.allclose(results[0].motion, correct(stand[:40]).motion)  # deterministic across processes
+
+
+class _KillsItsWorker:
+    """An item whose unpickling ends the process that receives it, as a crash or the OOM killer would."""
+
+    def __reduce__(self):
+        return os._exit, (3,)
+
+
+def test_an_item_that_kills_its_worker_fails_alone(stand):
+    results = correct([stand[:40], _KillsItsWorker(), stand[:30], stand[:25]], workers=2)
+    assert [r.ok for r in results] == [True, False, True, True]
+    assert "worker process died" in results[1].error
+    assert np.allclose(results[2].motion, correct(stand[:30]).motion)
 
 
 @pytest.mark.parametrize(
