@@ -29,11 +29,12 @@ CORRUPTION_GATES = {
 }
 # (family, gate) pairs the default controller misses today; see the physics correction notes in the README.
 KNOWN_GAPS = {
-    ("jog", "phys_err_mm"): "skate at touchdown and heel rise on jogs: +3.4 mm on this one",
-    ("run", "phys_err_mm"): "skate, as on jogs: +3.4 mm on this one",
+    ("jog", "phys_err_mm"): "skate at touchdown and heel rise on jogs: +2.6 mm on this one, +2.7 on average",
+    ("run", "phys_err_mm"): "skate, as on jogs: +3.2 mm on this one and on average",
 }
 # Gaps within half a millimetre of their limit: contact simulation turns 1e-8 differences (another CPU's
 # floating-point path) into millimetres of motion, so these may pass on one machine and miss on another; not strict.
+# (The jog passes on the development machine; over generator seeds 0-9 its jogs add 2.7 mm on average.)
 NEAR_LIMIT = {("jog", "phys_err_mm"), ("run", "phys_err_mm")}
 
 

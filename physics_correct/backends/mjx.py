@@ -43,6 +43,7 @@ from ..controller.law import (
     FULL_LOAD,
     PLANTED_LOAD,
     STANCE_ERROR_AXES,
+    SWING_ERROR_AXES,
     LawConstants,
 )
 from ..controller.plan import Plan
@@ -203,7 +204,7 @@ def control(static: Static, step: dict, root, foot_pose, loads):
         return ctrl
     ref_qpos, ref_feet, weights = step["qpos"], step["foot_pose"], step["weights"]
     stance_error = foot_pose_error(ref_qpos, ref_feet, foot_pose) * STANCE_ERROR_AXES
-    swing_error = foot_pose_error(ref_qpos, ref_feet, carried_feet(ref_qpos, ref_feet, root))
+    swing_error = foot_pose_error(ref_qpos, ref_feet, carried_feet(ref_qpos, ref_feet, root)) * SWING_ERROR_AXES
     stance = weights * jnp.minimum(1.0, loads / FULL_LOAD)
     target = stance[:, None] * stance_error - (1.0 - weights)[:, None] * swing_error
     jac = step["leg_jac"]
