@@ -7,7 +7,9 @@ from the mean SMPL template (:data:`SMPL_TEMPLATE_OFFSETS`: hips below the pelvi
 HumanML3D's raw IK offsets. Legs are solved by analytic two-bone IK towards ankle targets from the planned
 contacts: a planted foot keeps its toe joint fixed (a heel rise pivots on the toe) or, while its toe is
 lifted, its heel point fixed. ``realise`` also moves the pelvis so that the centre of mass is over the support
-where the plan asks for static balance, raises heels or lowers the pelvis where a stance leg would be
+where the plan asks for static balance and elsewhere shifts it horizontally (a dynamic filter, least squares)
+so that the zero-moment point of the body's segment masses stays on the soles on the floor and the centre of
+mass keeps its horizontal speed in flight. It raises heels or lowers the pelvis where a stance leg would be
 over-stretched (never in ballistic flight), and couples arm swing and pelvis rotation to the feet during
 locomotion.
 
@@ -21,6 +23,7 @@ import copy
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg import solveh_banded
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
 from ...motion.skeleton import (
@@ -573,10 +576,127 @@ def _legs(joints: np.ndarray, yaw, pitch, feet: tuple[_Feet, _Feet], ankles: lis
     return np.stack(clamped, axis=1)
 
 
+def _mass_points(joints: np.ndarray) -> np.ndarray:
+    """Point masses ``(..., M, 3)`` at the segment midpoints of :data:`_MASSES`."""
+    return 0.5 * (joints[..., _MASS_A, :] + joints[..., _MASS_B, :])
+
+
 def center_of_mass(joints: np.ndarray) -> np.ndarray:
     """Approximate centre of mass ``(..., 3)`` from joints, with the mean SMPL humanoid's segment masses."""
-    points = 0.5 * (joints[..., _MASS_A, :] + joints[..., _MASS_B, :])
-    return np.einsum("...ji,j->...i", points, _MASS_W)
+    return np.einsum("...ji,j->...i", _mass_points(joints), _MASS_W)
+
+
+# Dynamic filter (``_dynamic_shift``): how far joints move with a horizontal pelvis shift when the feet stay where
+# they are (all others all the way), and the support polygon the zero-moment point must lie in.
+_SHIFT_SHARE = {"hip": 1.0, "knee": 0.5, "ankle": 0.0, "foot": 0.0}
+SUPPORT_FRONT = 0.04  # m: the zero-moment point may lie this far ahead of a toe joint ...
+SUPPORT_HALF_WIDTH = 0.035  # ... and this far to either side of the foot's axis (a 1-cm margin inside the sole)
+PART_PITCH = 0.1  # rad: a foot pitched more than this stands on its toe region (heel up) or its heel (toe up)
+PART_LENGTH = 0.04  # m: of the sole the toe region's part behind the toe joint, and the heel region
+FILTER_ITERATIONS = 3
+FILTER_SHIFT_WEIGHT = 0.1  # least squares: 1 m of pelvis shift costs like 0.1 m of zero-moment-point error
+FILTER_PIN_WEIGHT = 100.0  # ... and in frames that must keep their pelvis
+FILTER_FLIGHT_WEIGHT = STAND_HEIGHT / GRAVITY  # ... and 1 m/s^2 of centre-of-mass acceleration in flight
+
+
+def _shift_shares() -> np.ndarray:
+    """How far each point mass moves with the pelvis (1 = all the way), the feet staying where they are."""
+    ends = [[_SHIFT_SHARE.get(name.removeprefix("left_").removeprefix("right_"), 1.0) for name in pair[:2]]
+            for pair in _MASSES]  # fmt: skip
+    return np.mean(ends, axis=1)
+
+
+def zero_moment_point(joints: np.ndarray) -> np.ndarray:
+    """Zero-moment point ``(T, 2)`` (x, z on the floor) of the point masses, accelerations by finite differences."""
+    p = _mass_points(joints)
+    acc = np.gradient(np.gradient(p, 1 / FPS, axis=0), 1 / FPS, axis=0)
+    load = (acc[..., 1] + GRAVITY) * _MASS_W
+    moment = p[..., [0, 2]] * load[..., None] - p[..., 1:2] * acc[..., [0, 2]] * _MASS_W[:, None]
+    return moment.sum(axis=1) / load.sum(axis=1)[:, None]
+
+
+def _sole_corners(ft: _Feet, side: int) -> np.ndarray:
+    """Corners ``(T, 4, 2)`` of the part of a foot's sole on the floor: the toe region while the heel is up,
+    the heel region while the toe is up, else the whole sole (each 1 cm inside its edge)."""
+    f = xz(forward(ft.yaw))
+    lat = np.stack([f[:, 1], -f[:, 0]], axis=-1)
+    toe = xz(ft.toe)
+    heel = HEEL_TO_TOE[side] - 0.01  # behind the toe joint
+    front = np.where(ft.pitch < -PART_PITCH, heel - PART_LENGTH, -SUPPORT_FRONT)[:, None]
+    back = np.where(ft.pitch > PART_PITCH, PART_LENGTH, heel)[:, None]
+    ends = (toe - front * f, toe - back * f)
+    return np.stack([end + sign * SUPPORT_HALF_WIDTH * lat for end in ends for sign in (1, -1)], axis=1)
+
+
+def _support_target(point: np.ndarray, feet: tuple[_Feet, _Feet]) -> np.ndarray:
+    """The nearest point ``(T, 2)`` to ``point`` in the support polygon (the convex hull of the standing soles);
+    NaN where no foot stands."""
+    corners = [_sole_corners(feet[s], s) for s in SIDES]
+    stance = np.stack([feet[s].stance for s in SIDES], axis=1)
+    # A foot in the air contributes the other foot's corners again, so every frame has 8 points.
+    pts = np.concatenate([np.where(stance[:, [s]][..., None], corners[s], corners[1 - s]) for s in SIDES], axis=1)
+    a, b = pts[:, :, None], pts[:, None, :]  # every ordered pair (i, j): a candidate edge a -> b
+    edge = b - a
+    rel = pts[:, None, None] - a[:, :, :, None]  # (T, i, j, k, 2)
+    cross = edge[..., None, 0] * rel[..., 1] - edge[..., None, 1] * rel[..., 0]
+    hull_edge = np.all(cross >= -1e-9, axis=-1)  # every point on the left: an edge of the hull
+    q = point[:, None, None] - a
+    u = np.clip(np.sum(q * edge, axis=-1) / np.maximum(np.sum(edge * edge, axis=-1), 1e-12), 0.0, 1.0)
+    nearest = a + u[..., None] * edge
+    dist = np.where(hull_edge, np.linalg.norm(point[:, None, None] - nearest, axis=-1), np.inf)
+    side_of = edge[..., 0] * q[..., 1] - edge[..., 1] * q[..., 0]
+    inside = np.all(np.where(hull_edge, side_of >= 0, True), axis=(1, 2))
+    flat = dist.reshape(len(point), -1).argmin(axis=1)
+    target = nearest.reshape(len(point), -1, 2)[np.arange(len(point)), flat]
+    target[inside] = point[inside]
+    target[~stance.any(axis=1)] = np.nan
+    return target
+
+
+def _banded_least_squares(diagonal: np.ndarray, frames: np.ndarray, coefs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Least-squares ``d (T, 2)`` of the rows ``diagonal[t] * d[t] = 0`` and, for each ``k``,
+    ``coefs[k] . d[frames[k] - 1 : frames[k] + 2] = rhs[k]`` (``0 < frames < T - 1``).
+
+    Solved through the banded normal equations: no dense matrix, and no BLAS threads that would fight with other
+    processes building clips in parallel.
+    """
+    normal = np.zeros((3, len(diagonal)))  # upper band: normal[2 - k, j] is row j - k, column j
+    normal[2] = diagonal**2
+    right = np.zeros((len(diagonal), 2))
+    for i in range(3):
+        np.add.at(right, frames + i - 1, coefs[:, i, None] * rhs)
+        for j in range(i, 3):
+            np.add.at(normal[2 - (j - i)], frames + j - 1, coefs[:, i] * coefs[:, j])
+    return solveh_banded(normal, right)
+
+
+def _dynamic_shift(joints: np.ndarray, feet: tuple[_Feet, _Feet], flight: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Horizontal pelvis shift ``(T, 2)`` that moves the zero-moment point into the support polygon and makes
+    the centre of mass move at constant horizontal speed in ``flight`` (least squares, linearised in the
+    shift). ``held`` frames keep their pelvis (static balance, or a stance leg at full reach)."""
+    n = len(joints)
+    p = _mass_points(joints)
+    acc = np.gradient(np.gradient(p, 1 / FPS, axis=0), 1 / FPS, axis=0)
+    share = _shift_shares() * _MASS_W
+    load = (acc[..., 1] + GRAVITY) @ _MASS_W
+    gain = ((acc[..., 1] + GRAVITY) @ share) / load  # d(zero-moment point) / d(shift)
+    arm = (p[..., 1] @ share) / load * FPS**2  # d(zero-moment point) / d(shift) through the shift's acceleration
+    zmp = zero_moment_point(joints)
+    target = _support_target(zmp, feet)
+    inside = np.arange(n)
+    inside = (inside > 0) & (inside < n - 1)  # frames with a second difference
+    loaded = np.flatnonzero(inside & ~np.isnan(target[:, 0]) & ~held)
+    weight = np.clip(load[loaded] / GRAVITY, 0.0, None)  # a moment's error, not the point's: light frames count less
+    zmp_coefs = weight[:, None] * np.stack([-arm[loaded], gain[loaded] + 2 * arm[loaded], -arm[loaded]], axis=-1)
+    airborne = np.flatnonzero(inside & flight & np.roll(flight, 1) & np.roll(flight, -1))
+    com_acc = np.einsum("tmi,m->ti", acc[..., [0, 2]], _MASS_W)
+    flight_coefs = np.tile(FILTER_FLIGHT_WEIGHT * share.sum() * FPS**2 * np.array([1.0, -2.0, 1.0]), (len(airborne), 1))
+    return _banded_least_squares(
+        np.where(held, FILTER_PIN_WEIGHT, FILTER_SHIFT_WEIGHT),
+        np.concatenate([loaded, airborne]),
+        np.concatenate([zmp_coefs, flight_coefs]),
+        np.concatenate([weight[:, None] * (target - zmp)[loaded], -FILTER_FLIGHT_WEIGHT * com_acc[airborne]]),
+    )
 
 
 def realise(plan: Plan) -> np.ndarray:
@@ -600,6 +720,13 @@ def realise(plan: Plan) -> np.ndarray:
         _legs(joints, yaw, plan.pitch, feet, ankles)
         com = center_of_mass(joints)
         pelvis[:, [0, 2]] += plan.balance[:, None] * (support[:, [0, 2]] - com[:, [0, 2]])
+    # Static balance, and the lift-off and touchdown frames of a flight (stance legs at full reach), keep their
+    # pelvis.
+    held = (plan.balance >= 1.0) | (plan.ballistic & (feet[LEFT].stance | feet[RIGHT].stance))
+    for _ in range(FILTER_ITERATIONS):
+        joints = upper + pelvis[:, None]
+        _legs(joints, yaw, plan.pitch, feet, ankles)
+        pelvis[:, [0, 2]] += _dynamic_shift(joints, feet, plan.ballistic, held)
 
     # Over-stretched stance legs: a trailing leg raises its heel on the toe, otherwise the pelvis is lowered
     # (never in flight).
