@@ -30,11 +30,10 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import fields
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +51,7 @@ from motion_diffusion.motion.files import (
 from motion_diffusion.motion.skeleton import FPS
 
 from .controller import ControllerConfig
-from .correct import correct
+from .correct import correct, spawn_pool
 
 FEATURES_DIR = "new_joint_vecs"
 JOINTS_DIR = "new_joints"
@@ -62,9 +61,6 @@ REPORT_FILE = "correction.jsonl"
 SUMMARY_FILE = "correction_summary.md"
 CONFIG_FILE = "correction_config.json"
 IN_FLIGHT_PER_WORKER = 2  # clips submitted ahead per worker: keeps workers busy without holding the dataset
-# Each pool worker gets one BLAS thread (N workers already fill N cores; Ray does the same for its tasks).
-# Variables the user has set win.
-WORKER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 RAY_MAX_RETRIES = 3  # retries of a Ray task whose worker process or node died
 REPORT_TIMING_KEYS = ("seconds", "realtime_factor")  # correct()'s own timing, replaced by the clip's wall time
 FAILED_LISTED = 20  # failed clips listed in the summary table
@@ -126,23 +122,8 @@ def _run_serial(jobs, options, with_joints):
         yield _failed(job) if isinstance(job, dict) else correct_clip(*job, options, with_joints)
 
 
-@contextmanager
-def _single_threaded_children():
-    """Processes spawned inside the block start with one BLAS/OpenMP thread (see WORKER_THREAD_VARIABLES)."""
-    added = [name for name in WORKER_THREAD_VARIABLES if name not in os.environ]
-    os.environ.update(dict.fromkeys(added, "1"))
-    try:
-        yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
-
-
 def _run_pool(jobs, options, with_joints, workers):
-    with (
-        _single_threaded_children(),
-        ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool,
-    ):
+    with spawn_pool(workers) as pool:
         pending = set()
 
         def collect(until: int):

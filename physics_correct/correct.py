@@ -10,9 +10,11 @@ feed-forward per support, assist targets) -> simulation with fall handling (CPU 
 from __future__ import annotations
 
 import functools
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
@@ -50,6 +52,9 @@ from .retarget import (
 )
 
 MM = 1000.0
+# Each pool worker starts with one BLAS/OpenMP thread (Ray does the same for its tasks); variables the user has
+# set win.
+WORKER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 WORKER_DIED = (
     "the worker process died while correcting this item (a crash or out of memory; a script that starts workers "
     "needs an `if __name__ == '__main__':` guard)"
@@ -234,8 +239,19 @@ def _correct_safely(args):
         return _failure(exc)
 
 
-def _spawn_pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+@contextmanager
+def spawn_pool(workers: int):
+    """A ``ProcessPoolExecutor`` of ``workers`` spawned processes, each starting with one BLAS/OpenMP thread
+    (``WORKER_THREAD_VARIABLES`` the user has not set): N workers already fill N cores, and threaded BLAS in
+    each of them can make the whole pool several times slower."""
+    added = [name for name in WORKER_THREAD_VARIABLES if name not in os.environ]
+    os.environ.update(dict.fromkeys(added, "1"))
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            yield pool
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _correct_in_pool(jobs, workers: int) -> list[CorrectionResult]:
@@ -243,7 +259,7 @@ def _correct_in_pool(jobs, workers: int) -> list[CorrectionResult]:
     whole pool), the finished results are kept and each unfinished item is redone alone in a fresh process, so
     only an item that kills its process again fails (``WORKER_DIED``)."""
     results: list[CorrectionResult | None] = [None] * len(jobs)
-    with _spawn_pool(workers) as pool:
+    with spawn_pool(workers) as pool:
         futures = [pool.submit(_correct_safely, job) for job in jobs]
         for index, future in enumerate(futures):
             try:
@@ -252,7 +268,7 @@ def _correct_in_pool(jobs, workers: int) -> list[CorrectionResult]:
                 pass
     for index, result in enumerate(results):
         if result is None:
-            with _spawn_pool(1) as pool:
+            with spawn_pool(1) as pool:
                 try:
                     results[index] = pool.submit(_correct_safely, jobs[index]).result()
                 except BrokenProcessPool:

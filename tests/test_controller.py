@@ -20,7 +20,7 @@ from physics_correct.controller import ControllerConfig, LawConstants, control, 
 from physics_correct.controller.balance import FootModel, support_index, support_torques
 from physics_correct.controller.law import assist_limits
 from physics_correct.controller.reference import contact_weights, lower_hovering
-from physics_correct.correct import CorrectionResult, correct, correct_joints, plan_motion
+from physics_correct.correct import CorrectionResult, correct, correct_joints, plan_motion, spawn_pool
 
 ANKLES = (JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"])
 TOES = (JOINT_INDEX["left_foot"], JOINT_INDEX["right_foot"])
@@ -259,6 +259,17 @@ def test_an_item_that_kills_its_worker_fails_alone(stand):
     assert [r.ok for r in results] == [True, False, True, True]
     assert "worker process died" in results[1].error
     assert np.allclose(results[2].motion, correct(stand[:30]).motion)
+
+
+def test_pool_workers_start_with_one_blas_thread_unless_the_user_chose(monkeypatch):
+    """Threaded BLAS in every worker of a full pool can make it several times slower (a dense least-squares solve
+    in each worker made building the dataset take ten times as long); the parent's environment stays as it was."""
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    with spawn_pool(1) as pool:
+        seen = [pool.submit(os.getenv, name).result() for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")]
+    assert seen == ["1", "3"]
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
 
 
 @pytest.mark.parametrize(
