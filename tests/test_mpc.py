@@ -73,7 +73,8 @@ def test_bad_settings_are_refused(options, message):
 def test_a_fall_is_rescued_by_the_planner_and_the_mpc_mode_does_not_fall():
     """The generated jump, which PD tracking alone cannot hold with the assist capped at 0.1 m g and 25 N m: with
     rescue_seconds the default mode rewinds and redoes the fall with the planner (the rescued jump stays upright
-    but tracks worse); the MPC mode keeps it upright throughout and tracks it better."""
+    but tracks worse); the MPC mode keeps it upright throughout and tracks it better than the rescue does (the
+    unrescued run's reset to the reference makes its joint error no fair comparison)."""
     clip = _clip("jump")
     caps = ControllerConfig(assist_force=0.1, assist_torque=25.0)
     _, unrescued = correct_joints(clip, config=caps)
@@ -82,4 +83,4 @@ def test_a_fall_is_rescued_by_the_planner_and_the_mpc_mode_does_not_fall():
     assert unrescued["falls"] > 0 and unrescued["rescues"] == 0
     assert rescued["falls"] == 0 and rescued["rescues"] >= 1
     assert mpc["falls"] == 0 and mpc["rescues"] == 0
-    assert mpc["mpjpe_mm"] < unrescued["mpjpe_mm"]
+    assert mpc["mpjpe_mm"] < rescued["mpjpe_mm"]
