@@ -599,20 +599,28 @@ FILTER_PIN_WEIGHT = 100.0  # ... and in frames that must keep their pelvis
 FILTER_FLIGHT_WEIGHT = STAND_HEIGHT / GRAVITY  # ... and 1 m/s^2 of centre-of-mass acceleration in flight
 
 
-def _shift_shares() -> np.ndarray:
-    """How far each point mass moves with the pelvis (1 = all the way), the feet staying where they are."""
-    ends = [[_SHIFT_SHARE.get(name.removeprefix("left_").removeprefix("right_"), 1.0) for name in pair[:2]]
-            for pair in _MASSES]  # fmt: skip
-    return np.mean(ends, axis=1)
+# How far each point mass moves with the pelvis (1 = all the way), the feet staying where they are.
+_SHIFT_SHARES = np.array(
+    [np.mean([_SHIFT_SHARE.get(name.removeprefix("left_").removeprefix("right_"), 1.0) for name in pair[:2]])
+     for pair in _MASSES]
+)  # fmt: skip
+
+
+def _masses_in_motion(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Point masses ``(T, M, 3)`` and their accelerations (finite differences)."""
+    points = _mass_points(joints)
+    return points, np.gradient(np.gradient(points, 1 / FPS, axis=0), 1 / FPS, axis=0)
+
+
+def _zmp_of(points: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    load = (acc[..., 1] + GRAVITY) * _MASS_W
+    moment = points[..., [0, 2]] * load[..., None] - points[..., 1:2] * acc[..., [0, 2]] * _MASS_W[:, None]
+    return moment.sum(axis=1) / load.sum(axis=1)[:, None]
 
 
 def zero_moment_point(joints: np.ndarray) -> np.ndarray:
     """Zero-moment point ``(T, 2)`` (x, z on the floor) of the point masses, accelerations by finite differences."""
-    p = _mass_points(joints)
-    acc = np.gradient(np.gradient(p, 1 / FPS, axis=0), 1 / FPS, axis=0)
-    load = (acc[..., 1] + GRAVITY) * _MASS_W
-    moment = p[..., [0, 2]] * load[..., None] - p[..., 1:2] * acc[..., [0, 2]] * _MASS_W[:, None]
-    return moment.sum(axis=1) / load.sum(axis=1)[:, None]
+    return _zmp_of(*_masses_in_motion(joints))
 
 
 def _sole_corners(ft: _Feet, side: int) -> np.ndarray:
@@ -675,16 +683,14 @@ def _dynamic_shift(joints: np.ndarray, feet: tuple[_Feet, _Feet], flight: np.nda
     the centre of mass move at constant horizontal speed in ``flight`` (least squares, linearised in the
     shift). ``held`` frames keep their pelvis (static balance, or a stance leg at full reach)."""
     n = len(joints)
-    p = _mass_points(joints)
-    acc = np.gradient(np.gradient(p, 1 / FPS, axis=0), 1 / FPS, axis=0)
-    share = _shift_shares() * _MASS_W
+    p, acc = _masses_in_motion(joints)
+    share = _SHIFT_SHARES * _MASS_W
     load = (acc[..., 1] + GRAVITY) @ _MASS_W
     gain = ((acc[..., 1] + GRAVITY) @ share) / load  # d(zero-moment point) / d(shift)
     arm = (p[..., 1] @ share) / load * FPS**2  # d(zero-moment point) / d(shift) through the shift's acceleration
-    zmp = zero_moment_point(joints)
+    zmp = _zmp_of(p, acc)
     target = _support_target(zmp, feet)
-    inside = np.arange(n)
-    inside = (inside > 0) & (inside < n - 1)  # frames with a second difference
+    inside = (np.arange(n) > 0) & (np.arange(n) < n - 1)  # frames with a second difference
     loaded = np.flatnonzero(inside & ~np.isnan(target[:, 0]) & ~held)
     weight = np.clip(load[loaded] / GRAVITY, 0.0, None)  # a moment's error, not the point's: light frames count less
     zmp_coefs = weight[:, None] * np.stack([-arm[loaded], gain[loaded] + 2 * arm[loaded], -arm[loaded]], axis=-1)
