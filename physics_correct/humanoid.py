@@ -9,7 +9,7 @@ collars) does not match the rigid pelvis and chest triangles of real data.
 
 Each non-root body has three hinges. The hinge along the bone (its twist) is placed in the middle of the
 three, so the gimbal lock sits at a twist of +-90 degrees, which the joint ranges keep away from. Position
-actuators carry the PD gains (kv = kp / 10), so PD runs inside MuJoCo with the ``implicitfast`` integrator.
+actuators carry the PD gains (kv = kp / 10, the legs' kp / 20), so PD runs inside MuJoCo with the ``implicitfast`` integrator.
 Six more position actuators on a pelvis site, measured against two mocap bodies that follow the reference,
 form the bounded root assist; because they are actuators, their damping is implicit.
 
@@ -69,12 +69,26 @@ IMPRATIO = 10.0
 # - a second toe capsule under the toe joint (``_body_geoms``; alone, with kp 500 and pyramidal cones: 4.0 / 4.4 /
 #   2.2).
 TOE_KP = 50.0
+# Leg gains (the hip, knee and ankle kp in ``_HINGES``, kv = kp / 20): softer than PHC's 800 and 80. With PHC's
+# gains the legs landed a run like struts: on the evidence run of ``scripts/physics_table.py`` the touchdowns
+# pushed up to 6.3 kN (9 body weights) into the floor and each cut the body's speed by about 0.6 m/s, which the
+# capped assist could not give back, so the runner lagged its reference by up to 26 cm and its stance feet slipped
+# when the balance layer pushed to catch up. The ankle stays stiffer than the body's toppling stiffness about it
+# (m g h, about 670 N m/rad): with the assist off, an ankle at 400 let a standing clip topple and one at 800 let
+# it drift. Clean clips of generator seeds 0-9, added Phys-Err of runs / jogs / jumps / walks / kicks, the runs'
+# joint error, and the mean joint error of a standing clip held 8 s without assist:
+# - PHC's 800 / 800 / 800, kv = kp / 10: 2.91 / 2.40 / 4.80 / 1.75 / 0.88 mm, 52 mm; 18 mm;
+# - 400 / 400 / 400, kv = kp / 10: 1.83 / 1.48 / 1.09 / 1.39 / 0.83 mm, 40 mm; topples;
+# - 400 / 400 / 400, kv = kp / 20: 1.73 / 1.37 / 0.69 / 1.33 / 0.99 mm, 30 mm; topples;
+# - 400 / 600 / 1000, kv = kp / 20 (these): 2.01 / 1.60 / 1.53 / 1.35 / 0.87 mm, 39 mm; 18 mm.
+LEG_KINDS = ("hip", "knee", "ankle")
+LEG_KV_OVER_KP = 0.05
 
 # Root assist defaults: position gains on the pelvis pose and caps. The MJCF caps each axis; the controller
 # shares each cap between the three axes at every step so that it bounds the magnitude (``law.assist_limits``).
 ASSIST_KP_FORCE = 4000.0  # N/m
 ASSIST_KP_TORQUE = 800.0  # N m/rad
-ASSIST_KV_RATIO = 0.1  # s, kv = kp * ratio, as for the joints
+ASSIST_KV_RATIO = 0.1  # s, kv = kp * ratio, as for the joints above the legs
 ASSIST_FORCE_CAP = 0.3  # fraction of body weight
 ASSIST_TORQUE_CAP = 100.0  # N m
 ASSIST_ACTUATORS = ("assist_x", "assist_y", "assist_z", "assist_rx", "assist_ry", "assist_rz")
@@ -110,13 +124,13 @@ _BODIES = (
     ("right_hand", (-0.0846, -0.0061, -0.0103), 0.0250, 0.16),
 )
 # Hinges per body kind (the name without its side): axis order in the body frame with the twist (along the
-# bone) in the middle, kp (N m/rad; PHC's gains), torque limit (N m), ranges (rad, same order; the rest pose
-# is SMPL's: legs down, arms out sideways). Ranges that differ by side are given for the left body and
+# bone) in the middle, kp (N m/rad; PHC's gains but the legs'), torque limit (N m), ranges (rad, same order; the
+# rest pose is SMPL's: legs down, arms out sideways). Ranges that differ by side are given for the left body and
 # mirrored for the right one (``_MIRRORED``).
 _HINGES = {
-    "hip": ("xzy", 800, 500, ((-2.6, 0.8), (-1.0, 1.0), (-1.2, 1.2))),
-    "knee": ("xzy", 800, 500, ((-0.1, 2.7), (-0.3, 0.3), (-0.3, 0.3))),
-    "ankle": ("xyz", 800, 300, ((-0.9, 0.9), (-0.6, 0.6), (-0.6, 0.6))),
+    "hip": ("xzy", 400, 500, ((-2.6, 0.8), (-1.0, 1.0), (-1.2, 1.2))),
+    "knee": ("xzy", 600, 500, ((-0.1, 2.7), (-0.3, 0.3), (-0.3, 0.3))),
+    "ankle": ("xyz", 1000, 300, ((-0.9, 0.9), (-0.6, 0.6), (-0.6, 0.6))),
     "foot": ("xyz", TOE_KP, 200, ((-0.9, 0.9), (-0.3, 0.3), (-0.3, 0.3))),
     "spine": ("xzy", 1000, 500, ((-0.9, 0.9), (-0.8, 0.8), (-0.6, 0.6))),
     "neck": ("xzy", 500, 250, ((-1.0, 1.0), (-1.2, 1.2), (-0.8, 0.8))),
@@ -130,15 +144,16 @@ _KIND = {"head": "neck", "spine1": "spine", "spine2": "spine", "spine3": "spine"
 _MIRRORED = {"elbow": 2}  # hinge index whose range flips sign on the right side (elbow flexion)
 
 
-def _hinges(name: str) -> tuple[str, float, float, tuple[tuple[float, float], ...]]:
-    """(axis order, kp, torque limit, ranges) of a non-root body."""
+def _hinges(name: str) -> tuple[str, float, float, float, tuple[tuple[float, float], ...]]:
+    """(axis order, kp, kv, torque limit, ranges) of a non-root body."""
     kind = _KIND.get(name, name.split("_", 1)[-1])
     order, kp, limit, ranges = _HINGES[kind]
+    kv = kp * (LEG_KV_OVER_KP if kind in LEG_KINDS else KV_OVER_KP)
     if name.startswith("right_") and kind in _MIRRORED:
         k = _MIRRORED[kind]
         low, high = ranges[k]
         ranges = ranges[:k] + ((-high, -low),) + ranges[k + 1 :]
-    return order, kp, limit, ranges
+    return order, kp, kv, limit, ranges
 
 
 BODY_NAMES: tuple[str, ...] = tuple(row[0] for row in _BODIES)
@@ -358,7 +373,7 @@ def build_humanoid_xml(
             ET.SubElement(body, "freejoint", name="root")
             ET.SubElement(body, "site", name="pelvis_site", size="0.01")
         else:
-            order, kp, limit, ranges = _hinges(name)
+            order, kp, kv, limit, ranges = _hinges(name)
             for axis_name, (low, high) in zip(order, ranges, strict=True):
                 axis = {"x": "1 0 0", "y": "0 1 0", "z": "0 0 1"}[axis_name]
                 joint = f"{name}_{axis_name}"
@@ -367,7 +382,7 @@ def build_humanoid_xml(
                     attrs["armature"] = _fmt(FOOT_ARMATURE)
                 ET.SubElement(body, "joint", attrs)
                 actuators.append(
-                    dict(name=joint, joint=joint, kp=_fmt(kp), kv=_fmt(kp * KV_OVER_KP), forcerange=f"{-limit} {limit}")
+                    dict(name=joint, joint=joint, kp=_fmt(kp), kv=_fmt(kv), forcerange=f"{-limit} {limit}")
                 )
         body_mass = row[3] * mass / template_mass
         volume = sum(g.volume() for g in geoms[name])

@@ -29,10 +29,12 @@ def test_structure(model):
     assert model.opt.timestep == pytest.approx(1 / 240)
     hinges = model.jnt_type == mujoco.mjtJoint.mjJNT_HINGE
     assert hinges.sum() == 69 and np.all(model.jnt_limited[hinges])
-    # Every hinge is driven by a position actuator with kv = kp / 10 and a torque limit.
+    # Every hinge is driven by a position actuator with a torque limit and kv = kp / 10 (the legs: kp / 20).
     ids = humanoid.hinge_actuator_ids(model)
-    kp = model.actuator_gainprm[ids, 0]
-    assert np.all(kp > 0) and np.allclose(-model.actuator_biasprm[ids, 2], kp * humanoid.KV_OVER_KP)
+    kp, kv = model.actuator_gainprm[ids, 0], -model.actuator_biasprm[ids, 2]
+    leg = np.array([model.actuator(i).name.split("_")[1] in humanoid.LEG_KINDS for i in ids])
+    assert leg.sum() == 18 and np.all(kp > 0)
+    assert np.allclose(kv[~leg], kp[~leg] * humanoid.KV_OVER_KP) and np.allclose(kv[leg], kp[leg] * humanoid.LEG_KV_OVER_KP)
     assert np.all(model.actuator_forcelimited[ids]) and np.all(model.actuator_forcerange[ids, 1] > 0)
 
 
