@@ -9,7 +9,8 @@ collars) does not match the rigid pelvis and chest triangles of real data.
 
 Each non-root body has three hinges. The hinge along the bone (its twist) is placed in the middle of the
 three, so the gimbal lock sits at a twist of +-90 degrees, which the joint ranges keep away from. Position
-actuators carry the PD gains (kv = kp / 10, the legs' kp / 20), so PD runs inside MuJoCo with the ``implicitfast`` integrator.
+actuators carry the PD gains (kv = kp / 10, the legs' kp / 20), so PD runs inside MuJoCo with the
+``implicitfast`` integrator.
 Six more position actuators on a pelvis site, measured against two mocap bodies that follow the reference,
 form the bounded root assist; because they are actuators, their damping is implicit.
 

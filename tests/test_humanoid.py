@@ -34,7 +34,8 @@ def test_structure(model):
     kp, kv = model.actuator_gainprm[ids, 0], -model.actuator_biasprm[ids, 2]
     leg = np.array([model.actuator(i).name.split("_")[1] in humanoid.LEG_KINDS for i in ids])
     assert leg.sum() == 18 and np.all(kp > 0)
-    assert np.allclose(kv[~leg], kp[~leg] * humanoid.KV_OVER_KP) and np.allclose(kv[leg], kp[leg] * humanoid.LEG_KV_OVER_KP)
+    assert np.allclose(kv[~leg], kp[~leg] * humanoid.KV_OVER_KP)
+    assert np.allclose(kv[leg], kp[leg] * humanoid.LEG_KV_OVER_KP)
     assert np.all(model.actuator_forcelimited[ids]) and np.all(model.actuator_forcerange[ids, 1] > 0)
 
 
