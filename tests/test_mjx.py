@@ -22,12 +22,12 @@ from physics_correct.correct import _default_model, correct, correct_joints, pla
 FPS = 20.0
 CLIP_FRAMES = 20  # 1 second at 20 fps
 # Measured on 10 procedural clips (walk, idle, jog, turn, squat; seeds 0, 1) cut to 1 s: the mean per-joint distance
-# between the backends' corrected joints is at most 0.22 mm, the largest single joint distance 1.8 mm (float32
+# between the backends' corrected joints is at most 0.24 mm, the largest single joint distance 1.4 mm (float32
 # and MJX's own solver against float64 CPU MuJoCo). The tolerances sit well above, far below a tracking error.
 MEAN_TOL_MM = 1.0
 MAX_TOL_MM = 5.0
 # Longer clips drift further apart where contacts differ by a step (a foot lands or loads one step earlier): a
-# 3-second jog, mean 2.6 mm (max 13.5 mm, peaking mid-clip and shrinking again as both track the reference).
+# 3-second jog, mean 0.29 mm (max 2.9 mm; 2.6 mm with the stiffer legs of an earlier version).
 LONG_CLIP_MEAN_TOL_MM = 5.0
 LAW_TOL = 1e-3  # rad (or m of assist target): float32 against float64 on the same law
 
