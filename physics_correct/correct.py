@@ -52,8 +52,7 @@ from .retarget import (
 )
 
 MM = 1000.0
-# Each pool worker starts with one BLAS/OpenMP thread (Ray does the same for its tasks); variables the user has
-# set win.
+# Thread counts ``spawn_pool`` sets to 1 in its workers unless the user has set them (Ray does the same for its tasks).
 WORKER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 WORKER_DIED = (
     "the worker process died while correcting this item (a crash or out of memory; a script that starts workers "
