@@ -19,7 +19,7 @@ from physics_correct.backends import SimulationError
 from physics_correct.controller import ControllerConfig, LawConstants, control, wholebody_torques
 from physics_correct.controller.balance import FootModel, support_index, support_torques
 from physics_correct.controller.law import assist_limits
-from physics_correct.controller.reference import contact_weights, lower_hovering
+from physics_correct.controller.reference import contact_weights, lift_above_floor, lower_hovering
 from physics_correct.correct import CorrectionResult, correct, correct_joints, plan_motion, spawn_pool
 
 ANKLES = (JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"])
@@ -169,6 +169,14 @@ def test_hovering_is_lowered_and_jumps_keep_their_flight(stand):
     flight = np.arange(20, 28)  # 0.4 s in the air, 20 cm high: ballistic
     jump[flight, :, 1] += 0.2 * np.sin(np.pi * (flight - 19) / 9)[:, None]
     assert np.array_equal(lower_hovering(jump, FPS), jump)
+    # A flight inside a hovering stretch keeps its arc: only the hover is taken away.
+    assert np.abs(lower_hovering(_hover(jump), FPS) - jump).max() < 0.005
+    # A sunk stretch soon after the landing: the smoothed lift raises the landing by a few cm too, and the flight
+    # before it must not be flattened with it (it was, by 19 cm; now it moves by at most 3.3 cm).
+    sunk = jump.copy()
+    sunk[32:50, :, 1] -= 0.05 * np.minimum(1.0, np.arange(1, 19) / 4)[:, None]
+    prepared = lower_hovering(lift_above_floor(sunk), FPS)
+    assert np.abs(prepared[flight] - jump[flight]).max() < 0.04
 
 
 def test_support_weights_follow_the_contacts_and_toes_stay_level_past_them():

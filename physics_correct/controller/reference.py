@@ -5,8 +5,9 @@
 - ``lift_above_floor``: frames with a foot joint below the floor are raised (smoothly), so a sunk clip is
   tracked standing on the floor rather than pushing against it.
 - ``lower_hovering``: runs of frames with no foot on the floor that last longer than a ballistic flight to
-  their height are lowered (smoothly) until the lowest foot touches: a hovering body is put back on the floor,
-  where its contacts are found and tracked, while jumps keep their flights.
+  their height are lowered (smoothly) by the height the feet keep for longer than such a flight: a hovering body
+  is put back on the floor, where its contacts are found and tracked, while jumps and the flights of a run keep
+  their arcs, also inside a hovering stretch.
 - ``lock_stance_feet``: during each contact of a foot joint (the shared contact rule of
   ``motion_diffusion.motion.contacts``) its horizontal position is held at the contact's median and its height
   at the height it has when the foot stands flat on the floor, blended in and out over a few frames: planted
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, maximum_filter1d, median_filter
+from scipy.ndimage import gaussian_filter1d, grey_opening, maximum_filter1d, median_filter
 
 from motion_diffusion.motion.contacts import foot_contacts, sole_heights
 from motion_diffusion.motion.skeleton import FOOT_JOINTS, LEFT_FOOT_JOINTS, RIGHT_FOOT_JOINTS
@@ -72,15 +73,21 @@ def lift_above_floor(joints: np.ndarray) -> np.ndarray:
 
 
 def lower_hovering(joints: np.ndarray, fps: float) -> np.ndarray:
-    """Lower frames that hover (see the module docstring) by their height over the floor (smoothed, never below
-    the floor)."""
+    """Lower frames that hover (see the module docstring) by the height their feet keep for longer than a
+    ballistic flight (smoothed, never below the floor).
+
+    The drop is the grey opening of the hovering run's sole height with a window of that flight's length: it
+    follows the hover itself and its ramps but not the narrower peaks of the flights inside it. Lowering every
+    frame onto the floor flattened those flights (a hovering run lost all its flights), and a sunk clip's
+    smoothed lift (``lift_above_floor``), which raises the landing next to a flight a little, had the flight
+    itself lowered by up to 28 cm."""
     support = sole_heights(joints)[:, list(FOOT_JOINTS)].min(axis=1)
     drop = np.zeros(len(joints))
     for start, stop in _segments(support > FLOAT_TOL):
         height = support[start:stop]
         flight = FLIGHT_TIME_SLACK * np.sqrt(8.0 * height.max() / GRAVITY) + 1.0 / fps
         if (stop - start) / fps > flight:
-            drop[start:stop] = height
+            drop[start:stop] = grey_opening(height, size=int(np.ceil(flight * fps)) + 1, mode="constant")
     if not drop.any():
         return joints
     out = joints.copy()
