@@ -27,8 +27,8 @@ class ControllerConfig:
     - ``lock_feet`` / ``swing_clearance`` (m): stance-foot locking and swing lift in the reference.
     - ``centroidal``: move the reference's centre of mass onto a path its foot contacts can drive before
       tracking it (``centroidal.feasible_reference``: ballistic flights, ground forces inside the support and the
-      friction cones, up to half the assist caps). Off by default: it tracks generated jogs and runs closer but
-      did not help the self-consuming loop (README).
+      friction cones, up to half the assist caps). On by default: generated jogs, runs and jumps are tracked
+      closer and more of the sunk ones land closer to their clean clips (README); False tracks the clip as it is.
     - ``feedforward``: inverse-dynamics feed-forward with the body weight carried by the feet in contact (joint
       torques, and the root wrench the feet cannot supply through the root assist).
     - ``balance``: the balance layer of the control law (stance legs hold the pelvis over the planted feet,
@@ -55,7 +55,7 @@ class ControllerConfig:
     smooth_sigma: float = 1.0
     lock_feet: bool = True
     swing_clearance: float = SWING_CLEARANCE
-    centroidal: bool = False
+    centroidal: bool = True
     feedforward: bool = True
     balance: bool = True
     assist_force: float = humanoid.ASSIST_FORCE_CAP
