@@ -84,6 +84,20 @@ def test_corrupted_clip_gate(family, kind, gate):
     assert check.passed, f"{family}/{kind}: {gate} = {check.value:.2f}, limit {check.limit:.2f}"
 
 
+TALL_JUMP_SEED = 1  # the generator's first single-family jump of this seed: three 24-cm jumps
+
+
+@pytest.mark.parametrize("kind", ["hover", "sink"])
+def test_the_tall_jumps_of_another_seed_keep_their_flights(kind):
+    """Hovering and sunk copies of seed 1's tall jumps: their flights next to the corrupted third used to be
+    flattened in the reference (lowered with it as one long hover), and the humanoid fell twice on each."""
+    clip = next(c.joints for c in generate_clips(CLIPS_SEARCHED, seed=TALL_JUMP_SEED) if c.family == "jump")
+    corrupted = gates.corrupt(clip, kind, seed=TALL_JUMP_SEED)
+    out, report = correct_joints(corrupted)
+    checks = gates.corruption_checks(kind, clip, corrupted, out, report)
+    assert checks["no_falls"].passed and checks["phys_err_reduction"].passed, checks
+
+
 def test_the_input_feasibility_score_tells_the_run_from_the_walk():
     """``reference_over_cap``: the generated run asks for more root force or torque than the caps allow a good
     part of the time (why it lags), the walk almost never."""
