@@ -690,7 +690,8 @@ def _dynamic_shift(joints: np.ndarray, feet: tuple[_Feet, _Feet], flight: np.nda
     arm = (p[..., 1] @ share) / load * FPS**2  # d(zero-moment point) / d(shift) through the shift's acceleration
     zmp = _zmp_of(p, acc)
     target = _support_target(zmp, feet)
-    inside = (np.arange(n) > 0) & (np.arange(n) < n - 1)  # frames with a second difference
+    frames = np.arange(n)
+    inside = (frames > 0) & (frames < n - 1)  # frames with a second difference
     loaded = np.flatnonzero(inside & ~np.isnan(target[:, 0]) & ~held)
     weight = np.clip(load[loaded] / GRAVITY, 0.0, None)  # a moment's error, not the point's: light frames count less
     zmp_coefs = weight[:, None] * np.stack([-arm[loaded], gain[loaded] + 2 * arm[loaded], -arm[loaded]], axis=-1)
