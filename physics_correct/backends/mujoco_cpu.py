@@ -45,7 +45,54 @@ def _set_state(model, data, qpos, qvel) -> None:
         mujoco.mj_forward(model, data)
 
 
-def simulate(model, plan: Plan, config: ControllerConfig, consts: LawConstants | None = None) -> Rollout:
+@dataclass(frozen=True)
+class StepConstants:
+    """What one control step needs of the model besides the plan: the law's constants, the feet, the root-assist
+    actuator and mocap ids, and the assist's force (N) and torque (N m) caps."""
+
+    consts: LawConstants
+    feet: FootModel
+    assist_ids: np.ndarray
+    mocap: tuple[int, int]
+    force_cap: float
+    torque_cap: float
+
+    @classmethod
+    def of(cls, model, config: ControllerConfig) -> StepConstants:
+        consts = LawConstants.of(model, balance=config.balance)
+        mocap = tuple(model.body(name).mocapid[0] for name in ("assist_pos", "assist_rot"))
+        force_cap = config.assist_force * humanoid.body_weight(model)
+        assist_ids = humanoid.assist_actuator_ids(model)
+        return cls(consts, FootModel.of(model), assist_ids, mocap, force_cap, config.assist_torque)
+
+
+def control_step(model, data, plan: Plan, k: int, step: StepConstants, offset: np.ndarray | None = None) -> None:
+    """One control step ``k`` from the state in ``data`` (its kinematics current): the law's controls (plus a
+    hinge-target ``offset``), the assist caps shared between its axes, the assist targets, then the physics
+    steps of one control interval. The main loop and the MPC planner's rollouts both step through here."""
+    import mujoco
+
+    consts, foot_ids = step.consts, list(step.feet.foot_ids)
+    foot_pose = np.concatenate([data.xpos[foot_ids], data.xquat[foot_ids]], axis=1)
+    loads = feet_loads(step.feet, model, data)
+    data.ctrl[:] = control(consts, plan, k, data.qpos[:7], foot_pose, loads)
+    if offset is not None:
+        data.ctrl[consts.hinge_act] += offset
+    limits = assist_limits(
+        consts,
+        data.ctrl,
+        data.actuator_length[step.assist_ids],
+        data.actuator_velocity[step.assist_ids],
+        step.force_cap,
+        step.torque_cap,
+    )
+    model.actuator_forcerange[step.assist_ids] = np.stack([-limits, limits], axis=1)
+    data.mocap_pos[list(step.mocap)] = plan.mocap_pos[k]
+    data.mocap_quat[list(step.mocap)] = plan.mocap_quat[k]
+    mujoco.mj_step(model, data, nstep=plan.substeps)
+
+
+def simulate(model, plan: Plan, config: ControllerConfig) -> Rollout:
     """Track ``plan`` from its first reference state; see ``ControllerConfig`` for caps, fall handling and the
     MPC mode (``mode="mpc"`` adds the PD-target offsets of ``sampling_mpc.SamplingPlanner`` to the law).
 
@@ -57,15 +104,10 @@ def simulate(model, plan: Plan, config: ControllerConfig, consts: LawConstants |
 
     from .sampling_mpc import SamplingPlanner
 
-    force_cap = config.assist_force * humanoid.body_weight(model)
-    consts = LawConstants.of(model, balance=config.balance) if consts is None else consts
-    planner = SamplingPlanner(model, plan, consts, config) if config.mode == "mpc" else None
-    feet = FootModel.of(model)
-    foot_ids = list(feet.foot_ids)
+    step = StepConstants.of(model, config)
+    planner = SamplingPlanner(model, plan, step, config) if config.mode == "mpc" else None
     data = mujoco.MjData(model)
     ids = humanoid.joint_body_ids(model)
-    assist_ids = humanoid.assist_actuator_ids(model)
-    mocap = [model.body(name).mocapid[0] for name in ("assist_pos", "assist_rot")]
     num = plan.num_steps
     qpos = np.empty((num, model.nq))
     body_pos = np.empty((num, len(ids), 3))
@@ -91,7 +133,7 @@ def simulate(model, plan: Plan, config: ControllerConfig, consts: LawConstants |
                     start = max(0, k - window)
                     mujoco.mj_setState(model, data, saved[start], state_spec)
                     mujoco.mj_forward(model, data)
-                    planner = planner or SamplingPlanner(model, plan, consts, config)
+                    planner = planner or SamplingPlanner(model, plan, step, config)
                     planner.restart()
                     rescues.append(start)
                     attempts += 1
@@ -108,24 +150,9 @@ def simulate(model, plan: Plan, config: ControllerConfig, consts: LawConstants |
                 mujoco.mj_getState(model, data, saved[k], state_spec)
             qpos[k] = data.qpos
             body_pos[k] = data.xpos[ids]
-            foot_pose = np.concatenate([data.xpos[foot_ids], data.xquat[foot_ids]], axis=1)
-            loads = feet_loads(feet, model, data)
-            data.ctrl[:] = control(consts, plan, k, data.qpos[:7], foot_pose, loads)
-            if planner is not None and (config.mode == "mpc" or k < rescue_until):
-                data.ctrl[consts.hinge_act] += planner.offset(k, data, data.ctrl)
-            limits = assist_limits(
-                consts,
-                data.ctrl,
-                data.actuator_length[assist_ids],
-                data.actuator_velocity[assist_ids],
-                force_cap,
-                config.assist_torque,
-            )
-            model.actuator_forcerange[assist_ids] = np.stack([-limits, limits], axis=1)
-            data.mocap_pos[mocap] = plan.mocap_pos[k]
-            data.mocap_quat[mocap] = plan.mocap_quat[k]
-            mujoco.mj_step(model, data, nstep=plan.substeps)
-            assist[k] = data.actuator_force[assist_ids]
+            planning = planner is not None and (config.mode == "mpc" or k < rescue_until)
+            control_step(model, data, plan, k, step, planner.offset(k, data) if planning else None)
+            assist[k] = data.actuator_force[step.assist_ids]
             if not (np.all(np.isfinite(data.qvel)) and np.max(np.abs(data.qvel)) < MAX_QVEL):
                 fastest = np.max(np.abs(data.qvel))
                 raise SimulationError(

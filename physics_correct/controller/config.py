@@ -45,8 +45,9 @@ class ControllerConfig:
       on this one nothing falls). CPU backend only.
     - ``mode``: "pd" (the default law) or "mpc", the quality mode (``backends.sampling_mpc``, CPU backend only):
       every ``mpc_replan`` control steps, ``mpc_samples`` futures of ``mpc_horizon`` s with PD-target offsets
-      (Gaussian, ``mpc_sigma`` rad, seeded by ``mpc_seed``) are rolled out on ``mpc_threads`` threads and the one
-      that tracks the reference best is applied.
+      (Gaussian, ``mpc_sigma`` rad, seeded by ``mpc_seed``) are rolled out closed loop (the law runs inside
+      each) on ``mpc_threads`` threads, and the one that tracks the reference best with the least assist is
+      applied.
     """
 
     repair_absurd_frames: float = 0.05
@@ -65,10 +66,10 @@ class ControllerConfig:
     backend: str = "mujoco"
     mode: str = "pd"
     rescue_seconds: float = 0.0
-    mpc_samples: int = 32
-    mpc_horizon: float = 0.4
+    mpc_samples: int = 16
+    mpc_horizon: float = 0.3
     mpc_replan: int = 3
-    mpc_sigma: float = 0.15
+    mpc_sigma: float = 0.05
     mpc_threads: int = 1
     mpc_seed: int = 0
 
