@@ -70,7 +70,6 @@ def test_on_the_clean_run_it_tracks_closer_with_less_assist():
     "options, message",
     [
         ({"mode": "qp"}, "mode must be one of"),
-        ({"mode": "mpc", "backend": "mjx"}, "CPU backend only"),
         ({"mode": "mpc", "mpc_samples": 1}, "mpc_samples must be >= 2"),
         ({"mode": "mpc", "mpc_replan": 0}, "mpc_replan must be a positive integer"),
         ({"mode": "mpc", "mpc_horizon": 0.0}, "mpc_horizon must be > 0"),

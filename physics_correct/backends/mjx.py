@@ -9,11 +9,16 @@ the device and each clip's ``body_pos`` is swapped in under ``vmap``).
 Per control step, as on the CPU: forward kinematics, the body error to the reference, a reset on the reference
 state when it exceeds ``fall_distance`` (``lax.cond``, a select under ``vmap``), the control law with the feet
 loads taken from the contact forces of the last physics step, the root-assist caps shared between the axes
-(written into the model's ``actuator_forcerange`` for the step), then ``control_substeps`` physics steps.
+(written into the model's ``actuator_forcerange`` for the step), then ``control_substeps`` physics steps. In mode
+"mpc" the sampling planner of ``sampling_mpc`` picks the hinge-target offsets every ``mpc_replan`` steps: its
+candidates' closed-loop rollouts (``candidate_costs``) are vmapped, and the replanning is a ``lax.cond`` on the
+step index, which is not batched, so it stays a branch under the clips' ``vmap``.
 
 What differs from the CPU backend:
 - ``on_fall="stop"`` and instability cannot end a compiled loop: the loop always resets at a fall and runs to
   its end; afterwards the first fall (with "stop") or the first unstable step raises the same ``SimulationError``.
+- The MPC planner's noise is drawn by JAX (keyed by ``mpc_seed``), so it picks other candidates than the CPU
+  planner; near a clip's end its rollouts run on over the padded last step instead of a shorter horizon.
 - JAX computes in float32 and MJX's solver and contact pairs are its own, so trajectories are close to the CPU
   ones, not equal (see tests/test_mjx.py for the measured gap and the tolerance).
 - After a reset (and at the start) the CPU raises the body out of the floor by the exact penetration depth, so
@@ -49,6 +54,7 @@ from ..controller.law import (
 from ..controller.plan import Plan
 from . import SimulationError
 from .mujoco_cpu import MAX_QVEL, Rollout
+from .sampling_mpc import ASSIST_WEIGHT, HEIGHT_WEIGHT, OFFSET_WEIGHT, horizon_steps
 
 BUCKET_STEPS = 64  # control steps of the shortest length bucket; buckets double from there
 # m, extra lift when a reset raises the body out of the floor (exactly touching is a rounding either way; see above)
@@ -89,6 +95,8 @@ class Static:
     weight: float
     substeps: int
     elliptic: bool
+    pelvis: int
+    mpc: tuple | None  # (samples, horizon in control steps, replan interval) in mode "mpc", else None
 
     @classmethod
     def of(cls, model, config: ControllerConfig) -> Static:
@@ -96,6 +104,7 @@ class Static:
 
         consts = LawConstants.of(model, balance=config.balance)
         feet = FootModel.of(model)
+        rate = 1.0 / (model.opt.timestep * config.control_substeps)
 
         def tup(values):
             return tuple(np.asarray(values).tolist())
@@ -115,13 +124,16 @@ class Static:
             weight=feet.weight,
             substeps=config.control_substeps,
             elliptic=int(model.opt.cone) == mujoco.mjtCone.mjCONE_ELLIPTIC,
+            pelvis=int(model.body("pelvis").id),
+            mpc=(config.mpc_samples, horizon_steps(config, rate), config.mpc_replan) if config.mode == "mpc" else None,
         )
 
 
 def _limits(model, config: ControllerConfig) -> np.ndarray:
-    """The traced settings of the loop: (fall distance (m), assist force cap (N), assist torque cap (N m))."""
+    """The traced settings of the loop: (fall distance (m), assist force cap (N), assist torque cap (N m), MPC
+    offset sigma (rad))."""
     force_cap = config.assist_force * humanoid.body_weight(model)
-    return np.array([config.fall_distance, force_cap, config.assist_torque], dtype=np.float32)
+    return np.array([config.fall_distance, force_cap, config.assist_torque, config.mpc_sigma], dtype=np.float32)
 
 
 # --- the control law over jax arrays (mirrors controller/law.py) ---
@@ -253,41 +265,114 @@ def _set_state(mjx, m, d, qpos, qvel):
     return mjx.forward(m, d.replace(qpos=d.qpos.at[2].add(lift)))
 
 
-def _run_clip(static: Static, m, d, limits, offsets, plan: dict, mocap_pos, mocap_quat):
+def _act(static: Static, m, d, step_plan: dict, target_pos, target_quat, limits, offset):
+    """One control step from an observed state (``mujoco_cpu.control_step``): the law's controls plus a
+    hinge-target ``offset``, the assist caps shared between its axes, the assist targets, the physics steps."""
+    import jax
+    import jax.numpy as jnp
+
+    _, mjx = _jax()
+    feet, assist, mocap = np.array(static.foot_bodies), np.array(static.assist_act), np.array(static.mocap_ids)
+    foot_pose = jnp.concatenate([d.xpos[feet], d.xquat[feet]], axis=1)
+    ctrl = control(static, step_plan, d.qpos[:7], foot_pose, _feet_loads(static, d))
+    ctrl = ctrl.at[np.array(static.hinge_act)].add(offset)
+    caps = assist_limits(
+        static, ctrl, d.actuator_length[assist], d._impl.actuator_velocity[assist], limits[1], limits[2]
+    )
+    m_step = m.replace(actuator_forcerange=m.actuator_forcerange.at[assist].set(jnp.stack([-caps, caps], 1)))
+    d = d.replace(
+        ctrl=ctrl,
+        mocap_pos=d.mocap_pos.at[mocap].set(target_pos),
+        mocap_quat=d.mocap_quat.at[mocap].set(target_quat),
+    )
+    return jax.lax.fori_loop(0, static.substeps, lambda _, d: mjx.step(m_step, d), d)
+
+
+def _knot_offsets(knots, steps: int, horizon: int):
+    """``SamplingPlanner._offsets``: offsets (..., steps, hinges) linear between two knots over the horizon."""
+    frac = np.arange(steps) / max(1, horizon - 1)
+    return knots[..., :1, :] * (1 - frac[:, None]) + knots[..., 1:, :] * frac[:, None]
+
+
+def candidate_costs(static: Static, m, d, limits, k, candidates, plan: dict, mocap_pos, mocap_quat):
+    """``SamplingPlanner._rollouts``: the cost (n,) of the closed-loop rollout of each candidate's knots (n, 2,
+    hinges) from the observed state ``d`` at control step ``k`` (vmapped over the candidates). Near the clip's end
+    the rollouts run on over its padded last step (the CPU planner shortens the horizon instead)."""
+    import jax
+    import jax.numpy as jnp
+
+    _, mjx = _jax()
+    horizon = static.mpc[1]
+    ids, assist = np.array(static.joint_bodies), np.array(static.assist_act)
+    window = jax.tree_util.tree_map(lambda a: jax.lax.dynamic_slice_in_dim(a, k, horizon + 1), plan)
+    targets = [jax.lax.dynamic_slice_in_dim(a, k, horizon) for a in (mocap_pos, mocap_quat)]
+    steps = jax.tree_util.tree_map(lambda a: a[:horizon], window)
+
+    def cost(candidate):
+        def body(d, xs):
+            step_plan, ref, target_pos, target_quat, offset = xs
+            d = mjx.kinematics(m, _act(static, m, d, step_plan, target_pos, target_quat, limits, offset))
+            sag = jnp.maximum(0.0, ref[0, 2] - d.xpos[static.pelvis, 2])
+            force = d.actuator_force[assist[:3]] / static.weight
+            error = jnp.mean(jnp.sum((d.xpos[ids] - ref) ** 2, axis=1))
+            value = error + HEIGHT_WEIGHT * sag**2 + ASSIST_WEIGHT * jnp.sum(force**2)
+            return d, jnp.where(jnp.all(jnp.isfinite(d.qvel)), value, jnp.inf)
+
+        xs = (steps, window["body_pos"][1:], *targets, _knot_offsets(candidate, horizon, horizon))
+        return jnp.mean(jax.lax.scan(body, d, xs)[1])
+
+    return jax.vmap(cost)(candidates)
+
+
+def _replan(static: Static, m, d, limits, key, k, knots, plan: dict, mocap_pos, mocap_quat):
+    """``SamplingPlanner._replan`` at control step ``k``: the knots (2, hinges) of the cheapest candidate (the
+    previous best shifted, none, and Gaussian perturbations of the previous best drawn by JAX from ``key``)."""
+    import jax
+    import jax.numpy as jnp
+
+    samples, horizon, replan = static.mpc
+    shift = _knot_offsets(knots, horizon, horizon)[min(replan, horizon - 1)]
+    warm = jnp.stack([shift, knots[1]])
+    noise = limits[3] * jax.random.normal(jax.random.fold_in(key, k), (samples, *warm.shape))
+    candidates = (warm[None] + noise).at[0].set(warm).at[1].set(0.0)
+    costs = candidate_costs(static, m, d, limits, k, candidates, plan, mocap_pos, mocap_quat)
+    return candidates[jnp.argmin(costs + OFFSET_WEIGHT * jnp.mean(candidates**2, axis=(1, 2)))]
+
+
+def _run_clip(static: Static, m, d, limits, key, offsets, plan: dict, mocap_pos, mocap_quat):
     """Track one (padded) plan with the model's body offsets ``offsets`` (nbody, 3): per-step outputs qpos,
-    body_pos, assist, error, fell, unstable."""
+    body_pos, assist, error, fell, unstable. In mode "mpc" the plan is padded by one horizon more, and every
+    ``mpc_replan`` steps the sampling planner picks the hinge-target offsets the law gets until the next."""
     import jax
     import jax.numpy as jnp
 
     _, mjx = _jax()
     m = m.replace(body_pos=offsets)
-    ids, feet = np.array(static.joint_bodies), np.array(static.foot_bodies)
-    assist, mocap = np.array(static.assist_act), np.array(static.mocap_ids)
+    ids, assist = np.array(static.joint_bodies), np.array(static.assist_act)
+    length = len(mocap_pos) - (static.mpc[1] if static.mpc else 0)  # control steps tracked
 
-    def step(d, xs):
-        step_plan, target_pos, target_quat = xs
+    def step(carry, xs):
+        d, knots = carry
+        k, step_plan, target_pos, target_quat = xs
         d = mjx.kinematics(m, d)
         error = jnp.mean(jnp.linalg.norm(d.xpos[ids] - step_plan["body_pos"], axis=-1))
         fell = error > limits[0]
         d = jax.lax.cond(fell, lambda: _set_state(mjx, m, d, step_plan["qpos"], step_plan["qvel"]), lambda: d)
         qpos, body_pos = d.qpos, d.xpos[ids]
-        foot_pose = jnp.concatenate([d.xpos[feet], d.xquat[feet]], axis=1)
-        ctrl = control(static, step_plan, d.qpos[:7], foot_pose, _feet_loads(static, d))
-        caps = assist_limits(
-            static, ctrl, d.actuator_length[assist], d._impl.actuator_velocity[assist], limits[1], limits[2]
-        )
-        m_step = m.replace(actuator_forcerange=m.actuator_forcerange.at[assist].set(jnp.stack([-caps, caps], 1)))
-        d = d.replace(
-            ctrl=ctrl,
-            mocap_pos=d.mocap_pos.at[mocap].set(target_pos),
-            mocap_quat=d.mocap_quat.at[mocap].set(target_quat),
-        )
-        d = jax.lax.fori_loop(0, static.substeps, lambda _, d: mjx.step(m_step, d), d)
+        offset = jnp.zeros(len(static.hinge_act))
+        if static.mpc:  # k is not batched, so this cond stays a branch under vmap: the planner runs when due
+            _, horizon, replan = static.mpc
+            args = (static, m, d, limits, key, k, knots, plan, mocap_pos, mocap_quat)
+            knots = jax.lax.cond(k % replan == 0, lambda: _replan(*args), lambda: knots)
+            offset = _knot_offsets(knots, horizon, horizon)[jnp.minimum(k % replan, horizon - 1)]
+        d = _act(static, m, d, step_plan, target_pos, target_quat, limits, offset)
         unstable = ~(jnp.all(jnp.isfinite(d.qvel)) & (jnp.max(jnp.abs(d.qvel)) < MAX_QVEL))
-        return d, (qpos, body_pos, d.actuator_force[assist], error, fell, unstable)
+        return (d, knots), (qpos, body_pos, d.actuator_force[assist], error, fell, unstable)
 
     d = _set_state(mjx, m, d, plan["qpos"][0], plan["qvel"][0])
-    _, outputs = jax.lax.scan(step, d, (plan, mocap_pos, mocap_quat))
+    tracked = jax.tree_util.tree_map(lambda a: a[:length], (plan, mocap_pos, mocap_quat))
+    knots = jnp.zeros((2, len(static.hinge_act)))
+    _, outputs = jax.lax.scan(step, (d, knots), (jnp.arange(length), *tracked))
     return outputs
 
 
@@ -295,7 +380,7 @@ def _run_clip(static: Static, m, d, limits, offsets, plan: dict, mocap_pos, moca
 def _compiled(static: Static):
     """The jitted, clip-vmapped loop for one ``Static`` (JAX caches it further per shapes and model structure)."""
     jax, _ = _jax()
-    return jax.jit(jax.vmap(functools.partial(_run_clip, static), in_axes=(None, None, None, 0, 0, 0, 0)))
+    return jax.jit(jax.vmap(functools.partial(_run_clip, static), in_axes=(None, None, None, None, 0, 0, 0, 0)))
 
 
 def bucket_length(num_steps: int) -> int:
@@ -311,9 +396,9 @@ def _pad(values: np.ndarray, length: int) -> np.ndarray:
 
 
 def _stacked_inputs(models, plans: list[Plan], config: ControllerConfig, length: int):
-    """The loop's inputs: the shared mjx model and data, limits, and per clip the body offsets and the plan
-    arrays (float32) padded to ``length`` steps."""
-    _, mjx = _jax()
+    """The loop's inputs: the shared mjx model and data, limits, the MPC noise key, and per clip the body offsets
+    and the plan arrays (float32) padded to ``length`` steps."""
+    jax, mjx = _jax()
     for model in models[1:]:
         for name in SHARED_MODEL_FIELDS:
             if not np.array_equal(getattr(model, name), getattr(models[0], name)):
@@ -326,7 +411,8 @@ def _stacked_inputs(models, plans: list[Plan], config: ControllerConfig, length:
 
     arrays = {name: stack(name) for name in PLAN_FIELDS}
     limits = _limits(models[0], config)
-    return mx, mjx.make_data(mx), limits, offsets, arrays, stack("mocap_pos"), stack("mocap_quat")
+    key = jax.random.PRNGKey(config.mpc_seed)
+    return mx, mjx.make_data(mx), limits, key, offsets, arrays, stack("mocap_pos"), stack("mocap_quat")
 
 
 def simulate_batch(models, plans: list[Plan], config: ControllerConfig, errors: bool = False) -> list:
@@ -346,7 +432,8 @@ def simulate_batch(models, plans: list[Plan], config: ControllerConfig, errors: 
     for index, plan in enumerate(plans):
         buckets.setdefault(bucket_length(plan.num_steps), []).append(index)
     for length, indices in sorted(buckets.items()):
-        inputs = _stacked_inputs([models[i] for i in indices], [plans[i] for i in indices], config, length)
+        padded = length + (static.mpc[1] if static.mpc else 0)  # the planner's rollouts look one horizon ahead
+        inputs = _stacked_inputs([models[i] for i in indices], [plans[i] for i in indices], config, padded)
         outputs = [np.asarray(out) for out in run(*inputs)]
         for row, index in enumerate(indices):
             try:

@@ -10,8 +10,8 @@ do. The candidate with the lowest cost wins (mean squared distance of the joint 
 horizon, a penalty on the pelvis sagging below its reference height and one on the root assist's force), and its
 offset is added to the law until the next replan. Rollouts are split over ``mpc_threads`` threads, each with its
 own copy of the model (the law writes the assist caps into it). The default mode uses the same planner to rescue
-falls (``rescue_seconds``). Costs: about ``mpc_samples * mpc_horizon / (mpc_replan / control rate)`` times the
-default mode.
+falls (``rescue_seconds``); the MJX backend runs the same planner in JAX (``mjx.candidate_costs``). Costs: about
+``mpc_samples * mpc_horizon / (mpc_replan / control rate)`` times the default mode.
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ ASSIST_WEIGHT = 0.01
 OFFSET_WEIGHT = 1e-4  # cost per rad^2 of mean squared offset (prefers small changes when costs tie)
 
 
+def horizon_steps(config: ControllerConfig, rate: float) -> int:
+    """The planning horizon in control steps at a control ``rate`` (Hz)."""
+    return max(1, round(config.mpc_horizon * rate))
+
+
 class SamplingPlanner:
     """Per-step hinge-target offsets for ``mujoco_cpu.simulate``: ``offset(k, data)`` replans when due."""
 
@@ -44,7 +49,7 @@ class SamplingPlanner:
         self.models = [model] + [copy.deepcopy(model) for _ in range(threads - 1)]  # one per thread
         self.datas = [mujoco.MjData(model) for _ in range(threads)]
         self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
-        self.horizon = max(1, round(config.mpc_horizon * plan.rate))
+        self.horizon = horizon_steps(config, plan.rate)
         self.ids = humanoid.joint_body_ids(model)
         self.pelvis = model.body("pelvis").id
         self.weight = humanoid.body_weight(model)

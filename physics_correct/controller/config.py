@@ -43,7 +43,8 @@ class ControllerConfig:
       fall that all three attempts met counts. 0 (the default) turns the rescue off: each rescue runs the slow MPC
       planner (on an earlier dataset whose runs fell, 0.5 s made correcting the embedded test split 4.5x slower;
       on this one nothing falls). CPU backend only.
-    - ``mode``: "pd" (the default law) or "mpc", the quality mode (``backends.sampling_mpc``, CPU backend only):
+    - ``mode``: "pd" (the default law) or "mpc", the quality mode (``backends.sampling_mpc``; with
+      ``backend="mjx"`` the same planner in JAX, its noise drawn by JAX, ``mpc_threads`` unused):
       every ``mpc_replan`` control steps, ``mpc_samples`` futures of ``mpc_horizon`` s with PD-target offsets
       (Gaussian, ``mpc_sigma`` rad, seeded by ``mpc_seed``) are rolled out closed loop (the law runs inside
       each) on ``mpc_threads`` threads, and the one that tracks the reference best with the least assist is
@@ -89,8 +90,6 @@ class ControllerConfig:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.mode == "mpc" and self.backend != "mujoco":
-            raise ValueError("mode='mpc' runs on the CPU backend only: use backend='mujoco'")
         for name in ("mpc_samples", "mpc_replan", "mpc_threads"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
