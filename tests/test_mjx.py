@@ -20,7 +20,7 @@ from motion_diffusion.data.procedural.generate import generate_clip  # noqa: E40
 from physics_correct import humanoid  # noqa: E402
 from physics_correct.backends import SimulationError, mujoco_cpu  # noqa: E402
 from physics_correct.backends import mjx as backend  # noqa: E402
-from physics_correct.backends.sampling_mpc import SamplingPlanner  # noqa: E402
+from physics_correct.backends.sampling_mpc import SamplingPlanner, knot_offsets  # noqa: E402
 from physics_correct.controller import ControllerConfig, LawConstants, assist_limits, control  # noqa: E402
 from physics_correct.correct import _default_model, correct, correct_joints, plan_motion  # noqa: E402
 
@@ -188,7 +188,8 @@ def test_mjx_planner_rollouts_cost_what_the_cpu_planner_s_cost(planned):
     planner = SamplingPlanner(model, plan, step, config)
     knots = np.zeros((MPC_TEST_SAMPLES, 2, len(step.consts.hinge_act)))
     knots[1:] = config.mpc_sigma * np.random.default_rng(0).standard_normal(knots[1:].shape)
-    cpu_costs = planner._rollouts(model, planner.datas[0], data, k, planner._offsets(knots, planner.horizon))
+    hinge_offsets = knot_offsets(knots, planner.horizon, planner.horizon)
+    cpu_costs = planner._rollouts(model, planner.datas[0], data, k, hinge_offsets)
 
     static = backend.Static.of(model, config)
     length = backend.bucket_length(plan.num_steps) + static.mpc[1]

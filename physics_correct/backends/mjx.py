@@ -54,7 +54,7 @@ from ..controller.law import (
 from ..controller.plan import Plan
 from . import SimulationError
 from .mujoco_cpu import MAX_QVEL, Rollout
-from .sampling_mpc import ASSIST_WEIGHT, HEIGHT_WEIGHT, OFFSET_WEIGHT, horizon_steps
+from .sampling_mpc import ASSIST_WEIGHT, HEIGHT_WEIGHT, OFFSET_WEIGHT, horizon_steps, knot_offsets
 
 BUCKET_STEPS = 64  # control steps of the shortest length bucket; buckets double from there
 # m, extra lift when a reset raises the body out of the floor (exactly touching is a rounding either way; see above)
@@ -288,12 +288,6 @@ def _act(static: Static, m, d, step_plan: dict, target_pos, target_quat, limits,
     return jax.lax.fori_loop(0, static.substeps, lambda _, d: mjx.step(m_step, d), d)
 
 
-def _knot_offsets(knots, steps: int, horizon: int):
-    """``SamplingPlanner._offsets``: offsets (..., steps, hinges) linear between two knots over the horizon."""
-    frac = np.arange(steps) / max(1, horizon - 1)
-    return knots[..., :1, :] * (1 - frac[:, None]) + knots[..., 1:, :] * frac[:, None]
-
-
 def candidate_costs(static: Static, m, d, limits, k, candidates, plan: dict, mocap_pos, mocap_quat):
     """``SamplingPlanner._rollouts``: the cost (n,) of the closed-loop rollout of each candidate's knots (n, 2,
     hinges) from the observed state ``d`` at control step ``k`` (vmapped over the candidates). Near the clip's end
@@ -318,7 +312,7 @@ def candidate_costs(static: Static, m, d, limits, k, candidates, plan: dict, moc
             value = error + HEIGHT_WEIGHT * sag**2 + ASSIST_WEIGHT * jnp.sum(force**2)
             return d, jnp.where(jnp.all(jnp.isfinite(d.qvel)), value, jnp.inf)
 
-        xs = (steps, window["body_pos"][1:], *targets, _knot_offsets(candidate, horizon, horizon))
+        xs = (steps, window["body_pos"][1:], *targets, knot_offsets(candidate, horizon, horizon))
         return jnp.mean(jax.lax.scan(body, d, xs)[1])
 
     return jax.vmap(cost)(candidates)
@@ -331,7 +325,7 @@ def _replan(static: Static, m, d, limits, key, k, knots, plan: dict, mocap_pos, 
     import jax.numpy as jnp
 
     samples, horizon, replan = static.mpc
-    shift = _knot_offsets(knots, horizon, horizon)[min(replan, horizon - 1)]
+    shift = knot_offsets(knots, horizon, horizon)[min(replan, horizon - 1)]
     warm = jnp.stack([shift, knots[1]])
     noise = limits[3] * jax.random.normal(jax.random.fold_in(key, k), (samples, *warm.shape))
     candidates = (warm[None] + noise).at[0].set(warm).at[1].set(0.0)
@@ -364,7 +358,7 @@ def _run_clip(static: Static, m, d, limits, key, offsets, plan: dict, mocap_pos,
             _, horizon, replan = static.mpc
             args = (static, m, d, limits, key, k, knots, plan, mocap_pos, mocap_quat)
             knots = jax.lax.cond(k % replan == 0, lambda: _replan(*args), lambda: knots)
-            offset = _knot_offsets(knots, horizon, horizon)[jnp.minimum(k % replan, horizon - 1)]
+            offset = knot_offsets(knots, horizon, horizon)[jnp.minimum(k % replan, horizon - 1)]
         d = _act(static, m, d, step_plan, target_pos, target_quat, limits, offset)
         unstable = ~(jnp.all(jnp.isfinite(d.qvel)) & (jnp.max(jnp.abs(d.qvel)) < MAX_QVEL))
         return (d, knots), (qpos, body_pos, d.actuator_force[assist], error, fell, unstable)
